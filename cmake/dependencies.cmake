@@ -1,0 +1,34 @@
+# Every dependency comes from Debian 12 packages (see scripts/install-deps.sh).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(OpenSSL REQUIRED)
+pkg_check_modules(PISTACHE REQUIRED IMPORTED_TARGET libpistache)
+
+# CAF 0.17 ships no CMake config.
+find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+find_library(CAF_IO_LIBRARY caf_io REQUIRED)
+add_library(caf::core UNKNOWN IMPORTED)
+set_target_properties(caf::core PROPERTIES IMPORTED_LOCATION "${CAF_CORE_LIBRARY}"
+  INTERFACE_LINK_LIBRARIES Threads::Threads)
+
+find_library(RE2_LIBRARY re2 REQUIRED)
+add_library(re2::re2 UNKNOWN IMPORTED)
+set_target_properties(re2::re2 PROPERTIES IMPORTED_LOCATION "${RE2_LIBRARY}"
+  INTERFACE_LINK_LIBRARIES Threads::Threads)
+
+find_library(PQXX_LIBRARY pqxx REQUIRED)
+find_library(PQ_LIBRARY pq REQUIRED)
+add_library(pqxx::pqxx UNKNOWN IMPORTED)
+set_target_properties(pqxx::pqxx PROPERTIES IMPORTED_LOCATION "${PQXX_LIBRARY}"
+  INTERFACE_LINK_LIBRARIES "${PQ_LIBRARY}")
+
+if(FAILCAT_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(FAILCAT_BUILD_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()

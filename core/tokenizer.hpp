@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace failcat {
+
+/// Only this many leading bytes of a message are tokenised: bounded time on hostile input.
+inline constexpr std::size_t kMaxTokenizedBytes = 4096;
+/// At most this many tokens are produced.
+inline constexpr std::size_t kMaxTokens = 256;
+
+/// Normalised word tokens of an error message, shared by fuzzy matching and the grouping of
+/// unmatched messages into signatures: ASCII lower-cased; split on whitespace and punctuation
+/// (bytes >= 0x80 count as word characters, so invalid UTF-8 is harmless); UUIDs become
+/// `<uuid>`, hex strings (>= 6 hex digits mixing digits and letters, or `0x…`) `<hex>`, and
+/// every run of decimal digits `<num>`, so "timeout after 3000ms" and "timeout after 5000ms"
+/// give the same tokens.
+std::vector<std::string> tokenize_message(std::string_view message);
+
+/// A stable grouping key for a message: its tokens joined by single spaces, at most 200 bytes.
+std::string message_signature(std::string_view message);
+
+}  // namespace failcat
