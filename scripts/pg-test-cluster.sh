@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Starts or stops a throwaway PostgreSQL 15 cluster on a free loopback port, for tests and
+# benchmarks. initdb refuses to run as root, so the cluster runs as the postgres user.
+#
+#   scripts/pg-test-cluster.sh start DIR   # prints the DATABASE_URL on stdout
+#   scripts/pg-test-cluster.sh stop DIR
+set -euo pipefail
+
+cmd=${1:?usage: pg-test-cluster.sh start|stop|url DIR}
+dir=${2:?usage: pg-test-cluster.sh start|stop|url DIR}
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$bindir/initdb" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql-15)" >&2; exit 1; }
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  python3 - <<'PY'
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+case "$cmd" in
+  start)
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    chmod 700 "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      as_postgres "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
+    port=$(free_port)
+    as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c max_connections=200" \
+      start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    echo "$port" >"$dir/port"
+    as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
+      -c "CREATE DATABASE failcat_test" >/dev/null
+    echo "postgresql://postgres@127.0.0.1:$port/failcat_test"
+    ;;
+  url)
+    echo "postgresql://postgres@127.0.0.1:$(cat "$dir/port")/failcat_test"
+    ;;
+  stop)
+    if [ -f "$dir/data/postmaster.pid" ]; then
+      as_postgres "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null || true
+    fi
+    ;;
+  *) echo "unknown command $cmd" >&2; exit 2 ;;
+esac

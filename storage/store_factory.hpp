@@ -1,0 +1,35 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/result.hpp"
+#include "storage/failure_store.hpp"
+
+namespace failcat {
+
+/// What a store needs to connect; cli/ fills it from the validated config.
+struct StoreOptions {
+  /// `postgresql://…` selects PostgreSQL; empty selects SQLite at `sqlite_path`.
+  std::string database_url;
+  std::string sqlite_path = "./data/failcat.db";
+  /// Upper bound on any one statement (PostgreSQL `statement_timeout`, SQLite busy timeout).
+  int statement_timeout_ms = 5000;
+  /// Name reported to PostgreSQL as `application_name`.
+  std::string application_name = "failcat";
+};
+
+/// Opens a store (one connection). The connection is established lazily and re-established
+/// after it breaks, so this fails only on options that can never work.
+Result<std::unique_ptr<FailureStore>> open_store(const StoreOptions& options);
+
+std::unique_ptr<FailureStore> make_sqlite_store(const StoreOptions& options);
+std::unique_ptr<FailureStore> make_postgres_store(const StoreOptions& options);
+
+/// True for `postgres://` and `postgresql://` URLs (and libpq key=value strings).
+bool is_postgres_url(const std::string& url);
+
+/// The URL with any password replaced by `***`, safe for logs and errors.
+std::string redact_database_url(const std::string& url);
+
+}  // namespace failcat

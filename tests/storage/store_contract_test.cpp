@@ -1,0 +1,604 @@
+// One contract, two stores: every test here runs on SQLite and on PostgreSQL.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include "core/uuid.hpp"
+#include "storage/failure_store.hpp"
+#include "storage/store_factory.hpp"
+#include "tests/storage/store_test_backend.hpp"
+
+namespace failcat {
+namespace {
+
+constexpr Micros kNow = 1'767'225'600 * kMicrosPerSecond;  // 2026-01-01T00:00:00Z
+const std::string kTenantA = "11111111-1111-4111-8111-111111111111";
+const std::string kTenantB = "22222222-2222-4222-8222-222222222222";
+
+class StoreContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    backend_ = testing::make_test_backend(GetParam(), why);
+    if (!backend_) {
+      const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
+      if (require != nullptr && std::string(require) == "1") FAIL() << why;
+      GTEST_SKIP() << why;
+    }
+    store_ = backend_->open();
+    auto migrated = store_->migrate();
+    ASSERT_TRUE(migrated.ok()) << migrated.error().message;
+  }
+
+  FailureRecord record(Micros created_at, const std::string& tenant = kTenantA,
+                       const std::string& code = "RATE_LIMITED") {
+    FailureRecord r;
+    r.id = ids_.next(created_at / 1000);
+    r.run_id = "run-1";
+    r.tenant_id = tenant;
+    r.error_code = code;
+    r.error_message = "rate limited by provider";
+    r.catalog_entry_id = "llm_rate_limit";
+    r.match_type = "exact";
+    r.match_confidence = 1.0;
+    r.category = "rate_limit";
+    r.severity = "medium";
+    r.is_retryable = true;
+    r.recovery_mode = "retry_with_backoff";
+    r.recovery_suggestion = "Back off and retry";
+    r.created_at = created_at;
+    r.updated_at = created_at;
+    return r;
+  }
+
+  FailureRecord miss(Micros created_at, const std::string& message,
+                     const std::string& code = "WEIRD_THING") {
+    FailureRecord r = record(created_at, kTenantA, code);
+    r.error_message = message;
+    r.catalog_entry_id.reset();
+    r.match_type = "miss";
+    r.match_confidence = 0.0;
+    r.category.reset();
+    r.severity.reset();
+    r.is_retryable = false;
+    r.recovery_mode.reset();
+    r.recovery_suggestion.reset();
+    return r;
+  }
+
+  void insert(const std::vector<FailureRecord>& rows) {
+    auto inserted = store_->insert_batch(rows);
+    ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  }
+
+  std::unique_ptr<testing::StoreTestBackend> backend_;
+  std::unique_ptr<FailureStore> store_;
+  UuidV7Generator ids_{1234};
+};
+
+std::vector<std::string> ids_of(const std::vector<FailureRecord>& rows) {
+  std::vector<std::string> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  return ids;
+}
+
+TEST_P(StoreContract, MigrateTwiceIsANoOp) {
+  auto again = store_->migrate();
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->empty());
+  auto status = store_->migration_status();
+  ASSERT_TRUE(status.ok());
+  ASSERT_GE(status->size(), 3u);
+  for (const auto& m : *status) EXPECT_TRUE(m.applied) << m.version << " " << m.name;
+  EXPECT_EQ(status->front().version, 1);
+}
+
+TEST_P(StoreContract, SchemaHasTheTwentyThreeColumnsAndTwelveIndexes) {
+  const bool pg = GetParam() == "postgres";
+  const long long columns = backend_->query_int(
+      pg ? "SELECT count(*) FROM information_schema.columns WHERE table_name = 'failure_matches' "
+           "AND table_schema = current_schema()"
+         : "SELECT count(*) FROM pragma_table_info('failure_matches')");
+  EXPECT_EQ(columns, 23);
+  const long long indexes = backend_->query_int(
+      pg ? "SELECT count(*) FROM pg_indexes WHERE tablename = 'failure_matches' AND schemaname = "
+           "current_schema() AND indexname LIKE 'idx_fm_%'"
+         : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+           "'failure_matches' AND name LIKE 'idx_fm_%'");
+  EXPECT_EQ(indexes, 12);
+  if (pg) {
+    EXPECT_EQ(backend_->query_int("SELECT count(*) FROM pg_indexes WHERE tablename = "
+                                  "'failure_matches' AND schemaname = current_schema() AND "
+                                  "indexdef LIKE '%WHERE%'"),
+              2);
+    EXPECT_EQ(backend_->query_int("SELECT count(*) FROM information_schema.columns WHERE "
+                                  "table_name = 'failure_matches' AND table_schema = "
+                                  "current_schema() AND column_name = 'tenant_id' AND "
+                                  "is_nullable = 'NO'"),
+              1);
+  }
+}
+
+TEST_P(StoreContract, MigrationTwoBackfillsNullTenants) {
+  std::string why;
+  auto fresh = testing::make_test_backend(GetParam(), why);
+  ASSERT_TRUE(fresh) << why;
+  auto store = fresh->open();
+  auto first = store->migrate(1);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(*first, std::vector<int>{1});
+  fresh->exec_raw(
+      "INSERT INTO failure_matches (id, run_id, tenant_id, error_code) VALUES "
+      "('01890000-0000-7000-8000-000000000001', 'r1', NULL, 'E1'),"
+      "('01890000-0000-7000-8000-000000000002', 'r2', NULL, 'E2'),"
+      "('01890000-0000-7000-8000-000000000003', 'r3', '" + kTenantA + "', 'E3')");
+  auto status = store->migration_status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE((*status)[0].applied);
+  EXPECT_FALSE((*status)[1].applied);
+
+  auto rest = store->migrate();
+  ASSERT_TRUE(rest.ok()) << rest.error().message;
+  EXPECT_EQ(rest->front(), 2);
+  EXPECT_EQ(fresh->query_int("SELECT count(*) FROM failure_matches WHERE tenant_id IS NULL"), 0);
+  EXPECT_EQ(fresh->query_int("SELECT count(*) FROM failure_matches WHERE tenant_id = "
+                             "'00000000-0000-0000-0000-000000000000'"),
+            2);
+  EXPECT_EQ(fresh->query_int("SELECT count(*) FROM failure_matches WHERE tenant_id = '" +
+                             kTenantA + "'"),
+            1);
+  EXPECT_ANY_THROW(fresh->exec_raw(
+      "INSERT INTO failure_matches (id, run_id, tenant_id, error_code) VALUES "
+      "('01890000-0000-7000-8000-000000000009', 'r9', NULL, 'E9')"));
+  auto page = store->list(TenantScope::all(), ListQuery{});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total, 3);
+}
+
+TEST_P(StoreContract, InsertedRecordRoundTripsEveryColumn) {
+  FailureRecord r = record(kNow);
+  r.error_message = "Überlastung: 'quoted' \"double\" \\ back\nslash";
+  r.match_confidence = 0.123456789;
+  r.recovered_at = kNow + 5;
+  r.recovery_attempted = true;
+  r.recovery_succeeded = true;
+  r.recovered_by = "alice";
+  r.recovery_notes = "restarted the tool";
+  r.skill_id = "web.search";
+  r.step_index = 7;
+  r.context_json = R"({"attempt":2,"nested":{"k":[1,2,3]}})";
+  insert({r});
+  auto got = store_->get(TenantScope::all(), r.id);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  FailureRecord g = **got;
+  ASSERT_TRUE(g.context_json.has_value());
+  // JSONB normalises whitespace; compare the rest exactly.
+  EXPECT_NE(g.context_json->find("\"nested\""), std::string::npos);
+  g.context_json = r.context_json;
+  EXPECT_EQ(g, r);
+
+  FailureRecord bare = record(kNow + 1);
+  bare.error_message.reset();
+  bare.catalog_entry_id.reset();
+  bare.match_type.reset();
+  bare.match_confidence.reset();
+  bare.category.reset();
+  bare.severity.reset();
+  bare.recovery_mode.reset();
+  bare.recovery_suggestion.reset();
+  insert({bare});
+  auto got_bare = store_->get(TenantScope::all(), bare.id);
+  ASSERT_TRUE(got_bare.ok());
+  ASSERT_TRUE(got_bare->has_value());
+  EXPECT_EQ(**got_bare, bare);
+}
+
+TEST_P(StoreContract, InsertIsIdempotentOnId) {
+  const auto a = record(kNow);
+  const auto b = record(kNow + 1);
+  auto first = store_->insert_batch({a, b});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 2u);
+  auto replay = store_->insert_batch({a, b, record(kNow + 2)});
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(*replay, 1u);
+  EXPECT_EQ(store_->list(TenantScope::all(), ListQuery{})->total, 3);
+  auto empty = store_->insert_batch({});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, 0u);
+}
+
+TEST_P(StoreContract, IdempotencyKeyKeepsTheFirstFailurePerTenant) {
+  auto first = record(kNow);
+  first.idempotency_key = "evt-1";
+  auto retry = record(kNow + 10);
+  retry.idempotency_key = "evt-1";
+  auto other_tenant = record(kNow + 20, kTenantB);
+  other_tenant.idempotency_key = "evt-1";
+  insert({first});
+  insert({retry, other_tenant});
+  EXPECT_EQ(store_->list(TenantScope::all(), ListQuery{})->total, 2);
+  auto found = store_->find_by_idempotency_key(kTenantA, "evt-1");
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->id, first.id);
+  auto found_b = store_->find_by_idempotency_key(kTenantB, "evt-1");
+  ASSERT_TRUE(found_b.ok() && found_b->has_value());
+  EXPECT_EQ((*found_b)->id, other_tenant.id);
+  EXPECT_FALSE(store_->find_by_idempotency_key(kTenantA, "evt-2")->has_value());
+  // Replaying the first row with its key is still a no-op, not an error.
+  auto replay = store_->insert_batch({first});
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(*replay, 0u);
+}
+
+TEST_P(StoreContract, GetIsScopedToTheTenant) {
+  const auto r = record(kNow, kTenantA);
+  insert({r});
+  EXPECT_TRUE(store_->get(TenantScope::only(kTenantA), r.id)->has_value());
+  EXPECT_FALSE(store_->get(TenantScope::only(kTenantB), r.id)->has_value());
+  EXPECT_FALSE(store_->get(TenantScope::all(), ids_.next(kNow / 1000))->has_value());
+}
+
+TEST_P(StoreContract, ListFiltersAndOrdersNewestFirst) {
+  auto a = record(kNow - 3 * kMicrosPerHour, kTenantA, "RATE_LIMITED");
+  auto b = record(kNow - 2 * kMicrosPerHour, kTenantA, "TOOL_TIMEOUT");
+  b.category = "timeout";
+  b.run_id = "run-2";
+  auto c = record(kNow - 1 * kMicrosPerHour, kTenantB, "RATE_LIMITED");
+  c.recovery_succeeded = true;
+  c.recovery_attempted = true;
+  c.recovered_at = kNow;
+  auto old = record(kNow - 48 * kMicrosPerHour, kTenantA, "RATE_LIMITED");
+  insert({a, b, c, old});
+
+  auto run = [&](FailureFilter f, TenantScope scope = TenantScope::all()) {
+    ListQuery q;
+    q.filter = std::move(f);
+    auto page = store_->list(scope, q);
+    EXPECT_TRUE(page.ok());
+    EXPECT_EQ(page->total, static_cast<std::int64_t>(page->items.size()));
+    return ids_of(page->items);
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(run({}), (Ids{c.id, b.id, a.id, old.id}));
+  FailureFilter since;
+  since.since = kNow - 24 * kMicrosPerHour;
+  EXPECT_EQ(run(since), (Ids{c.id, b.id, a.id}));
+  FailureFilter tenant;
+  tenant.tenant_id = kTenantB;
+  EXPECT_EQ(run(tenant), (Ids{c.id}));
+  EXPECT_EQ(run({}, TenantScope::only(kTenantA)), (Ids{b.id, a.id, old.id}));
+  FailureFilter code;
+  code.error_code = "RATE_LIMITED";
+  EXPECT_EQ(run(code), (Ids{c.id, a.id, old.id}));
+  FailureFilter category;
+  category.category = "timeout";
+  EXPECT_EQ(run(category), (Ids{b.id}));
+  FailureFilter run_id;
+  run_id.run_id = "run-2";
+  EXPECT_EQ(run(run_id), (Ids{b.id}));
+  FailureFilter recovered;
+  recovered.status = RecoveryStatus::recovered;
+  EXPECT_EQ(run(recovered), (Ids{c.id}));
+  FailureFilter unrecovered;
+  unrecovered.status = RecoveryStatus::unrecovered;
+  EXPECT_EQ(run(unrecovered), (Ids{b.id, a.id, old.id}));
+  // A scope and a filter on another tenant see nothing.
+  EXPECT_TRUE(run(tenant, TenantScope::only(kTenantA)).empty());
+}
+
+TEST_P(StoreContract, OffsetAndCursorPagingAgree) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 25; ++i) rows.push_back(record(kNow + (i / 3) * kMicrosPerSecond));
+  insert(rows);
+
+  std::vector<std::string> by_offset;
+  for (std::int64_t offset = 0;; offset += 7) {
+    ListQuery q;
+    q.limit = 7;
+    q.offset = offset;
+    auto page = store_->list(TenantScope::all(), q);
+    ASSERT_TRUE(page.ok());
+    EXPECT_EQ(page->total, 25);
+    if (page->items.empty()) break;
+    for (const auto& r : page->items) by_offset.push_back(r.id);
+  }
+  std::vector<std::string> by_cursor;
+  std::optional<ListCursor> cursor;
+  int pages = 0;
+  do {
+    ListQuery q;
+    q.limit = 7;
+    q.after = cursor;
+    auto page = store_->list(TenantScope::all(), q);
+    ASSERT_TRUE(page.ok());
+    for (const auto& r : page->items) by_cursor.push_back(r.id);
+    cursor = page->next;
+    ++pages;
+  } while (cursor && pages < 10);
+  EXPECT_EQ(pages, 4);
+  EXPECT_EQ(by_offset, by_cursor);
+  auto expected = ids_of(rows);
+  std::sort(expected.begin(), expected.end(), std::greater<>());
+  EXPECT_EQ(by_cursor, expected);
+}
+
+TEST_P(StoreContract, UnrecoveredListsMostSevereFirstThenNewest) {
+  auto low = record(kNow + 1);
+  low.severity = "low";
+  auto critical_old = record(kNow + 2);
+  critical_old.severity = "critical";
+  auto critical_new = record(kNow + 3);
+  critical_new.severity = "critical";
+  auto high = record(kNow + 4);
+  high.severity = "high";
+  auto unknown = miss(kNow + 5, "who knows");
+  auto done = record(kNow + 6);
+  done.severity = "critical";
+  done.recovery_succeeded = true;
+  insert({low, critical_old, critical_new, high, unknown, done});
+  UnrecoveredQuery q;
+  auto page = store_->unrecovered(TenantScope::all(), q);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(ids_of(page->items),
+            (std::vector<std::string>{critical_new.id, critical_old.id, high.id, low.id,
+                                      unknown.id}));
+  EXPECT_EQ(page->total, 5);
+  q.limit = 2;
+  q.offset = 1;
+  EXPECT_EQ(ids_of(store_->unrecovered(TenantScope::all(), q)->items),
+            (std::vector<std::string>{critical_old.id, high.id}));
+  EXPECT_TRUE(store_->unrecovered(TenantScope::only(kTenantB), UnrecoveredQuery{})->items.empty());
+}
+
+TEST_P(StoreContract, RecoveryUpdateWritesRowAndAuditTogether) {
+  const auto r = record(kNow);
+  insert({r});
+  RecoveryUpdate failed;
+  failed.recovery_succeeded = false;
+  failed.notes = "retry did not help";
+  failed.recovered_by = "bob";
+  failed.at = kNow + kMicrosPerSecond;
+  auto first = store_->update_recovery(TenantScope::all(), r.id, failed, std::nullopt);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_EQ(first->outcome, UpdateOutcome::updated);
+  EXPECT_TRUE(first->record->recovery_attempted);
+  EXPECT_FALSE(first->record->recovery_succeeded);
+  EXPECT_EQ(first->record->recovered_at, std::nullopt);
+  EXPECT_EQ(first->record->updated_at, kNow + kMicrosPerSecond);
+  EXPECT_EQ(first->record->recovery_notes, "retry did not help");
+
+  RecoveryUpdate ok;
+  ok.recovery_succeeded = true;
+  ok.recovered_by = "carol";
+  ok.at = kNow + 2 * kMicrosPerSecond;
+  // A stale version is refused and nothing changes.
+  auto stale = store_->update_recovery(TenantScope::all(), r.id, ok, kNow);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(stale->outcome, UpdateOutcome::precondition_failed);
+  ASSERT_TRUE(stale->record.has_value());
+  EXPECT_EQ(stale->record->updated_at, kNow + kMicrosPerSecond);
+
+  auto second =
+      store_->update_recovery(TenantScope::all(), r.id, ok, first->record->updated_at);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->outcome, UpdateOutcome::updated);
+  EXPECT_TRUE(second->record->recovery_succeeded);
+  EXPECT_EQ(second->record->recovered_at, kNow + 2 * kMicrosPerSecond);
+  EXPECT_EQ(second->record->recovered_by, "carol");
+
+  auto events = store_->recovery_events(TenantScope::all(), r.id);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].actor, "bob");
+  EXPECT_FALSE((*events)[0].old_attempted);
+  EXPECT_TRUE((*events)[0].new_attempted);
+  EXPECT_FALSE((*events)[0].new_succeeded);
+  EXPECT_EQ((*events)[0].notes, "retry did not help");
+  EXPECT_EQ((*events)[1].actor, "carol");
+  EXPECT_TRUE((*events)[1].old_attempted);
+  EXPECT_TRUE((*events)[1].new_succeeded);
+  EXPECT_EQ((*events)[1].at, kNow + 2 * kMicrosPerSecond);
+  EXPECT_EQ((*events)[1].tenant_id, kTenantA);
+}
+
+TEST_P(StoreContract, RecoveryUpdateOutsideTheScopeIsNotFound) {
+  const auto r = record(kNow, kTenantA);
+  insert({r});
+  RecoveryUpdate u;
+  u.recovery_succeeded = true;
+  u.at = kNow + 1;
+  auto foreign = store_->update_recovery(TenantScope::only(kTenantB), r.id, u, std::nullopt);
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ(foreign->outcome, UpdateOutcome::not_found);
+  EXPECT_FALSE(foreign->record.has_value());
+  auto unknown = store_->update_recovery(TenantScope::all(), ids_.next(kNow / 1000), u,
+                                         std::nullopt);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->outcome, UpdateOutcome::not_found);
+  EXPECT_FALSE((*store_->get(TenantScope::all(), r.id))->recovery_succeeded);
+  EXPECT_TRUE(store_->recovery_events(TenantScope::all(), r.id)->empty());
+}
+
+TEST_P(StoreContract, BulkRecoveryUpdatesAndAuditsEveryMatchingRow) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 30; ++i) rows.push_back(record(kNow + i, kTenantA, "TOOL_TIMEOUT"));
+  rows.push_back(record(kNow + 100, kTenantA, "RATE_LIMITED"));
+  rows.push_back(record(kNow + 101, kTenantB, "TOOL_TIMEOUT"));
+  insert(rows);
+  FailureFilter f;
+  f.error_code = "TOOL_TIMEOUT";
+  RecoveryUpdate u;
+  u.recovery_succeeded = true;
+  u.notes = "tool redeployed";
+  u.recovered_by = "ops";
+  u.at = kNow + kMicrosPerHour;
+  auto updated = store_->bulk_update_recovery(TenantScope::only(kTenantA), f, u);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(*updated, 30);
+  EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_recovery_events"), 30);
+  FailureFilter recovered;
+  recovered.status = RecoveryStatus::recovered;
+  EXPECT_EQ(store_->list(TenantScope::all(), ListQuery{recovered, 100, 0, {}, true})->total, 30);
+  // Already-recovered rows still match an `all` filter: a second run re-audits them.
+  FailureFilter pending = f;
+  pending.status = RecoveryStatus::unrecovered;
+  EXPECT_EQ(*store_->bulk_update_recovery(TenantScope::only(kTenantA), pending, u), 0);
+}
+
+TEST_P(StoreContract, StatsCountAKnownDataSet) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 6; ++i) rows.push_back(record(kNow + i));  // exact, rate_limit, medium
+  auto p1 = record(kNow + 10, kTenantA, "TOOL_TIMEOUT_SEARCH");
+  p1.match_type = "prefix";
+  p1.category = "timeout";
+  p1.severity = "high";
+  p1.recovery_attempted = true;
+  p1.recovery_succeeded = true;
+  auto p2 = p1;
+  p2.id = ids_.next(kNow / 1000);
+  p2.recovery_succeeded = false;
+  rows.push_back(p1);
+  rows.push_back(p2);
+  rows.push_back(miss(kNow + 20, "timeout after 3000ms"));
+  rows.push_back(miss(kNow + 21, "timeout after 5000ms"));
+  rows.push_back(miss(kNow + 22, "timeout after 7000ms"));
+  rows.push_back(miss(kNow + 23, "disk quota exceeded", "DISK"));
+  rows.push_back(record(kNow - 100 * kMicrosPerHour));  // outside the window
+  rows.push_back(record(kNow + 30, kTenantB));          // other tenant
+  insert(rows);
+
+  StatsQuery q;
+  q.since = kNow - kMicrosPerHour;
+  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->total, 12);
+  EXPECT_EQ(stats->matched, 8);
+  EXPECT_EQ(stats->missed, 4);
+  EXPECT_EQ(stats->recovery_attempted, 2);
+  EXPECT_EQ(stats->recovery_succeeded, 1);
+  EXPECT_EQ(stats->recovery_failed, 1);
+  EXPECT_EQ(stats->recovery_pending, 11);
+  EXPECT_EQ(stats->by_category.at("rate_limit"), 6);
+  EXPECT_EQ(stats->by_category.at("timeout"), 2);
+  EXPECT_EQ(stats->by_severity.at("high"), 2);
+  EXPECT_EQ(stats->by_match_type.at("exact"), 6);
+  EXPECT_EQ(stats->by_match_type.at("miss"), 4);
+  ASSERT_FALSE(stats->top_error_codes.empty());
+  EXPECT_EQ(stats->top_error_codes[0].key, "RATE_LIMITED");
+  EXPECT_EQ(stats->top_error_codes[0].count, 6);
+  ASSERT_EQ(stats->top_unmatched.size(), 2u);
+  EXPECT_EQ(stats->top_unmatched[0].signature, "timeout after <num>ms");
+  EXPECT_EQ(stats->top_unmatched[0].count, 3);
+  EXPECT_EQ(stats->top_unmatched[0].error_code, "WEIRD_THING");
+  EXPECT_EQ(stats->top_unmatched[1].count, 1);
+
+  auto everyone = store_->stats(TenantScope::all(), q);
+  ASSERT_TRUE(everyone.ok());
+  EXPECT_EQ(everyone->total, 13);
+  StatsQuery only_b = q;
+  only_b.tenant_id = kTenantB;
+  EXPECT_EQ(store_->stats(TenantScope::all(), only_b)->total, 1);
+}
+
+TEST_P(StoreContract, AggregatesRollUpHourlyAndRerunReplaces) {
+  const Micros hour = floor_hour(kNow);
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 4; ++i) rows.push_back(record(hour + i * kMicrosPerSecond));
+  auto recovered = record(hour + 10 * kMicrosPerSecond);
+  recovered.recovery_succeeded = true;
+  rows.push_back(recovered);
+  rows.push_back(record(hour + kMicrosPerHour + 5, kTenantB));
+  rows.push_back(miss(hour + 20 * kMicrosPerSecond, "no idea"));
+  insert(rows);
+
+  auto written = store_->rollup_aggregates(hour, hour + 2 * kMicrosPerHour, kNow);
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_EQ(*written, 3);
+  auto again = store_->rollup_aggregates(hour, hour + 2 * kMicrosPerHour, kNow);
+  ASSERT_TRUE(again.ok());
+  AggregateQuery q;
+  q.since = hour;
+  auto all = store_->aggregates(TenantScope::all(), q);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  std::int64_t total = 0;
+  for (const auto& a : *all) total += a.failure_count;
+  EXPECT_EQ(total, 7);
+  auto a_only = store_->aggregates(TenantScope::only(kTenantA), q);
+  ASSERT_TRUE(a_only.ok());
+  ASSERT_EQ(a_only->size(), 2u);
+  for (const auto& a : *a_only) {
+    EXPECT_EQ(a.bucket_start, hour);
+    if (a.match_type == "exact") {
+      EXPECT_EQ(a.failure_count, 5);
+      EXPECT_EQ(a.recovered_count, 1);
+      EXPECT_EQ(a.catalog_entry_id, "llm_rate_limit");
+    } else {
+      EXPECT_EQ(a.match_type, "miss");
+      EXPECT_EQ(a.catalog_entry_id, "");
+      EXPECT_EQ(a.failure_count, 1);
+    }
+  }
+}
+
+TEST_P(StoreContract, RetentionDeletesOldRowsInBatches) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 7; ++i) rows.push_back(record(kNow - 40 * 24 * kMicrosPerHour + i));
+  rows.push_back(record(kNow));
+  insert(rows);
+  RecoveryUpdate u;
+  u.recovery_succeeded = true;
+  u.at = kNow;
+  ASSERT_TRUE(store_->update_recovery(TenantScope::all(), rows[0].id, u, std::nullopt).ok());
+  const Micros cutoff = kNow - 30 * 24 * kMicrosPerHour;
+  EXPECT_EQ(*store_->delete_older_than(cutoff, 3), 3);
+  EXPECT_EQ(*store_->delete_older_than(cutoff, 3), 3);
+  EXPECT_EQ(*store_->delete_older_than(cutoff, 3), 1);
+  EXPECT_EQ(*store_->delete_older_than(cutoff, 3), 0);
+  EXPECT_EQ(store_->list(TenantScope::all(), ListQuery{})->total, 1);
+  EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_recovery_events"), 0);
+}
+
+TEST_P(StoreContract, PingWorks) { EXPECT_TRUE(store_->ping().ok()); }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+TEST(StoreErrors, UnreachablePostgresIsAnErrorValue) {
+  StoreOptions options;
+  options.database_url = "postgresql://failcat@127.0.0.1:1/none?connect_timeout=2";
+  auto store = open_store(options);
+  ASSERT_TRUE(store.ok());
+  auto result = (*store)->list(TenantScope::all(), ListQuery{});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
+  EXPECT_FALSE((*store)->ping().ok());
+  EXPECT_FALSE((*store)->migrate().ok());
+}
+
+TEST(StoreErrors, UnwritableSqlitePathIsAnErrorValue) {
+  StoreOptions options;
+  options.sqlite_path = "/proc/failcat-cannot-exist/x.db";
+  auto store = open_store(options);
+  ASSERT_TRUE(store.ok());
+  auto result = (*store)->migrate();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
+}
+
+TEST(StoreFactory, RedactsPasswords) {
+  EXPECT_EQ(redact_database_url("postgresql://user:s3cret@db:5432/x"),
+            "postgresql://user:***@db:5432/x");
+  EXPECT_EQ(redact_database_url("host=db password=s3cret user=u"), "host=db password=*** user=u");
+  EXPECT_EQ(redact_database_url("postgresql://db/x?password=s3cret&sslmode=require"),
+            "postgresql://db/x?password=***&sslmode=require");
+  EXPECT_FALSE(open_store(StoreOptions{"mysql://x", "", 1000, "t"}).ok());
+}
+
+}  // namespace
+}  // namespace failcat
