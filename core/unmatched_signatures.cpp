@@ -1,0 +1,52 @@
+#include "core/unmatched_signatures.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "core/tokenizer.hpp"
+
+namespace failcat {
+
+std::vector<UnmatchedSignature> group_unmatched(const std::vector<UnmatchedMessageCount>& rows,
+                                                std::size_t top_n) {
+  struct Group {
+    std::int64_t count = 0;
+    std::map<std::string, std::int64_t> codes;
+    std::int64_t best_variant = -1;
+    std::string sample;
+  };
+  std::unordered_map<std::string, Group> groups;
+  for (const auto& row : rows) {
+    auto& g = groups[message_signature(row.error_message)];
+    g.count += row.count;
+    g.codes[row.error_code] += row.count;
+    if (row.count > g.best_variant) {
+      g.best_variant = row.count;
+      g.sample = row.error_message;
+    }
+  }
+  std::vector<UnmatchedSignature> out;
+  out.reserve(groups.size());
+  for (auto& [signature, g] : groups) {
+    UnmatchedSignature s;
+    s.signature = signature;
+    s.count = g.count;
+    s.sample_message = std::move(g.sample);
+    std::int64_t best = -1;
+    for (const auto& [code, n] : g.codes) {  // map order: ties go to the smallest code
+      if (n > best) {
+        best = n;
+        s.error_code = code;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.count != b.count ? a.count > b.count : a.signature < b.signature;
+  });
+  if (out.size() > top_n) out.resize(top_n);
+  return out;
+}
+
+}  // namespace failcat

@@ -1,0 +1,31 @@
+#include "core/unmatched_signatures.hpp"
+
+#include <gtest/gtest.h>
+
+namespace failcat {
+namespace {
+
+TEST(GroupUnmatched, MergesVariantsAndKeepsDominantCodeAndSample) {
+  const auto groups = group_unmatched({{"E_TIMEOUT", "timeout after 3000ms", 2},
+                                       {"E_TIMEOUT", "timeout after 5000ms", 5},
+                                       {"E_OTHER", "timeout after 9ms", 1},
+                                       {"DISK", "disk full", 4}},
+                                      10);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].signature, "timeout after <num>ms");
+  EXPECT_EQ(groups[0].count, 8);
+  EXPECT_EQ(groups[0].error_code, "E_TIMEOUT");
+  EXPECT_EQ(groups[0].sample_message, "timeout after 5000ms");
+  EXPECT_EQ(groups[1].signature, "disk full");
+}
+
+TEST(GroupUnmatched, LimitsToTopNWithStableTies) {
+  const auto groups = group_unmatched({{"A", "beta", 1}, {"B", "alpha", 1}, {"C", "gamma", 1}}, 2);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].signature, "alpha");
+  EXPECT_EQ(groups[1].signature, "beta");
+  EXPECT_TRUE(group_unmatched({}, 5).empty());
+}
+
+}  // namespace
+}  // namespace failcat
