@@ -47,8 +47,8 @@ class FailureStore {
                                                    const std::string& id) = 0;
 
   /// The failure first stored under `key` for `tenant_id`, if any.
-  virtual Result<std::optional<FailureRecord>> find_by_idempotency_key(
-      const std::string& tenant_id, const std::string& key) = 0;
+  virtual Result<std::optional<FailureRecord>> find_by_idempotency_key(const std::string& tenant_id,
+                                                                       const std::string& key) = 0;
 
   /// Newest first (`created_at` desc, `id` desc), with offset or keyset (`after`) paging.
   virtual Result<FailurePage> list(const TenantScope& scope, const ListQuery& query) = 0;

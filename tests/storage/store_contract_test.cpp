@@ -133,7 +133,8 @@ TEST_P(StoreContract, MigrationTwoBackfillsNullTenants) {
       "INSERT INTO failure_matches (id, run_id, tenant_id, error_code) VALUES "
       "('01890000-0000-7000-8000-000000000001', 'r1', NULL, 'E1'),"
       "('01890000-0000-7000-8000-000000000002', 'r2', NULL, 'E2'),"
-      "('01890000-0000-7000-8000-000000000003', 'r3', '" + kTenantA + "', 'E3')");
+      "('01890000-0000-7000-8000-000000000003', 'r3', '" +
+      kTenantA + "', 'E3')");
   auto status = store->migration_status();
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE((*status)[0].applied);
@@ -146,12 +147,12 @@ TEST_P(StoreContract, MigrationTwoBackfillsNullTenants) {
   EXPECT_EQ(fresh->query_int("SELECT count(*) FROM failure_matches WHERE tenant_id = "
                              "'00000000-0000-0000-0000-000000000000'"),
             2);
-  EXPECT_EQ(fresh->query_int("SELECT count(*) FROM failure_matches WHERE tenant_id = '" +
-                             kTenantA + "'"),
-            1);
-  EXPECT_ANY_THROW(fresh->exec_raw(
-      "INSERT INTO failure_matches (id, run_id, tenant_id, error_code) VALUES "
-      "('01890000-0000-7000-8000-000000000009', 'r9', NULL, 'E9')"));
+  EXPECT_EQ(
+      fresh->query_int("SELECT count(*) FROM failure_matches WHERE tenant_id = '" + kTenantA + "'"),
+      1);
+  EXPECT_ANY_THROW(
+      fresh->exec_raw("INSERT INTO failure_matches (id, run_id, tenant_id, error_code) VALUES "
+                      "('01890000-0000-7000-8000-000000000009', 'r9', NULL, 'E9')"));
   auto page = store->list(TenantScope::all(), ListQuery{});
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->total, 3);
@@ -344,9 +345,8 @@ TEST_P(StoreContract, UnrecoveredListsMostSevereFirstThenNewest) {
   UnrecoveredQuery q;
   auto page = store_->unrecovered(TenantScope::all(), q);
   ASSERT_TRUE(page.ok());
-  EXPECT_EQ(ids_of(page->items),
-            (std::vector<std::string>{critical_new.id, critical_old.id, high.id, low.id,
-                                      unknown.id}));
+  EXPECT_EQ(ids_of(page->items), (std::vector<std::string>{critical_new.id, critical_old.id,
+                                                           high.id, low.id, unknown.id}));
   EXPECT_EQ(page->total, 5);
   q.limit = 2;
   q.offset = 1;
@@ -383,8 +383,7 @@ TEST_P(StoreContract, RecoveryUpdateWritesRowAndAuditTogether) {
   ASSERT_TRUE(stale->record.has_value());
   EXPECT_EQ(stale->record->updated_at, kNow + kMicrosPerSecond);
 
-  auto second =
-      store_->update_recovery(TenantScope::all(), r.id, ok, first->record->updated_at);
+  auto second = store_->update_recovery(TenantScope::all(), r.id, ok, first->record->updated_at);
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->outcome, UpdateOutcome::updated);
   EXPECT_TRUE(second->record->recovery_succeeded);
@@ -416,8 +415,8 @@ TEST_P(StoreContract, RecoveryUpdateOutsideTheScopeIsNotFound) {
   ASSERT_TRUE(foreign.ok());
   EXPECT_EQ(foreign->outcome, UpdateOutcome::not_found);
   EXPECT_FALSE(foreign->record.has_value());
-  auto unknown = store_->update_recovery(TenantScope::all(), ids_.next(kNow / 1000), u,
-                                         std::nullopt);
+  auto unknown =
+      store_->update_recovery(TenantScope::all(), ids_.next(kNow / 1000), u, std::nullopt);
   ASSERT_TRUE(unknown.ok());
   EXPECT_EQ(unknown->outcome, UpdateOutcome::not_found);
   EXPECT_FALSE((*store_->get(TenantScope::all(), r.id))->recovery_succeeded);
@@ -564,7 +563,9 @@ TEST_P(StoreContract, RetentionDeletesOldRowsInBatches) {
   EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_recovery_events"), 0);
 }
 
-TEST_P(StoreContract, PingWorks) { EXPECT_TRUE(store_->ping().ok()); }
+TEST_P(StoreContract, PingWorks) {
+  EXPECT_TRUE(store_->ping().ok());
+}
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
