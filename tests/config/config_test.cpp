@@ -1,0 +1,152 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace failcat {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+using Args = std::vector<std::string>;
+
+std::string catalog_path() {
+  const char* src = std::getenv("FAILCAT_SOURCE_DIR");
+  return std::string(src ? src : ".") + "/config/config.hpp";  // any readable file will do
+}
+
+Env base_env() {
+  return {{"FAILCAT_CATALOG", catalog_path()}};
+}
+
+TEST(Config, DefaultsMatchTheSpec) {
+  auto config = parse_config(base_env(), {});
+  ASSERT_TRUE(config.ok()) << config.error().field << ": " << config.error().message;
+  EXPECT_EQ(config->host, "127.0.0.1");
+  EXPECT_EQ(config->port, 8080);
+  EXPECT_EQ(config->database_url, "");
+  EXPECT_EQ(config->sqlite_path, "./data/failcat.db");
+  EXPECT_EQ(config->durability, Durability::wal);
+  EXPECT_EQ(config->breaker_threshold, 5);
+  EXPECT_EQ(config->breaker_reset_seconds, 60);
+  EXPECT_DOUBLE_EQ(config->persist_timeout_seconds, 2.0);
+  EXPECT_EQ(config->aggregate_interval_seconds, 60);
+  EXPECT_EQ(config->retention_days, 30);
+  EXPECT_EQ(config->shutdown_grace_seconds, 10);
+  EXPECT_EQ(config->log_format, LogFormat::text);
+  EXPECT_FALSE(config->allow_insecure);
+}
+
+TEST(Config, FlagsOverrideEnvironment) {
+  Env env = base_env();
+  env["FAILCAT_PORT"] = "9000";
+  env["FAILCAT_DURABILITY"] = "memory";
+  auto config =
+      parse_config(env, {"--port", "9100", "--breaker-threshold=3", "--log-format", "json"});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->port, 9100);
+  EXPECT_EQ(config->durability, Durability::memory);
+  EXPECT_EQ(config->breaker_threshold, 3);
+  EXPECT_EQ(config->log_format, LogFormat::json);
+}
+
+struct BadValue {
+  const char* variable;
+  const char* value;
+};
+
+class ConfigRejects : public ::testing::TestWithParam<BadValue> {};
+
+TEST_P(ConfigRejects, NamesTheVariable) {
+  Env env = base_env();
+  env[GetParam().variable] = GetParam().value;
+  auto config = parse_config(env, {});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().field, GetParam().variable);
+  EXPECT_EQ(config.error().kind, ErrorKind::invalid_argument);
+  EXPECT_FALSE(config.error().message.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadValues, ConfigRejects,
+    ::testing::Values(BadValue{"FAILCAT_PORT", "abc"}, BadValue{"FAILCAT_PORT", "70000"},
+                      BadValue{"FAILCAT_PORT", "80x"}, BadValue{"FAILCAT_BREAKER_THRESHOLD", "0"},
+                      BadValue{"FAILCAT_BREAKER_RESET_SECONDS", "-1"},
+                      BadValue{"FAILCAT_PERSIST_TIMEOUT_SECONDS", "fast"},
+                      BadValue{"FAILCAT_DURABILITY", "sometimes"},
+                      BadValue{"FAILCAT_CATALOG", "/nonexistent/catalog.json"},
+                      BadValue{"FAILCAT_LOG_FORMAT", "xml"}, BadValue{"FAILCAT_LOG_LEVEL", "loud"},
+                      BadValue{"DATABASE_URL", "mysql://x"},
+                      BadValue{"FAILCAT_WAL_MAX_BYTES", "10"},
+                      BadValue{"FAILCAT_DB_POOL_SIZE", "0"},
+                      BadValue{"FAILCAT_ALLOW_INSECURE", "maybe"},
+                      BadValue{"FAILCAT_WEBHOOK_URL", "ftp://x"},
+                      BadValue{"FAILCAT_API_KEYS_FILE", "/nonexistent/keys.json"},
+                      BadValue{"DATABASE_URL_FILE", "/nonexistent/url"}),
+    [](const auto& info) {
+      return std::string(info.param.variable) + "_" + std::to_string(info.index);
+    });
+
+TEST(Config, UnknownFlagAndMissingValueAreRejected) {
+  auto unknown = parse_config(base_env(), {"--colour", "red"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().field, "--colour");
+  auto missing = parse_config(base_env(), {"--port"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().field, "--port");
+}
+
+TEST(Config, DatabaseUrlFileIsReadAndTrimmed) {
+  char path[] = "/tmp/failcat-url-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << "  postgresql://u:secret@127.0.0.1:5432/db \n";
+  Env env = base_env();
+  env["DATABASE_URL_FILE"] = path;
+  auto config = parse_config(env, {});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->database_url, "postgresql://u:secret@127.0.0.1:5432/db");
+  env["DATABASE_URL"] = "postgresql://other";
+  auto both = parse_config(env, {});
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().field, "DATABASE_URL_FILE");
+  unlink(path);
+}
+
+TEST(Config, HelpListsEveryVariableAndFlag) {
+  const auto help = config_help();
+  for (const auto& o : config_options()) {
+    EXPECT_NE(help.find(o.env), std::string::npos) << o.env;
+    EXPECT_NE(help.find(o.flag), std::string::npos) << o.flag;
+  }
+  for (const char* spec_var : {"FAILCAT_HOST",
+                               "FAILCAT_PORT",
+                               "DATABASE_URL",
+                               "DATABASE_URL_FILE",
+                               "FAILCAT_DB_POOL_SIZE",
+                               "FAILCAT_CATALOG",
+                               "FAILCAT_DURABILITY",
+                               "FAILCAT_WAL_DIR",
+                               "FAILCAT_WAL_MAX_BYTES",
+                               "FAILCAT_BREAKER_THRESHOLD",
+                               "FAILCAT_BREAKER_RESET_SECONDS",
+                               "FAILCAT_PERSIST_TIMEOUT_SECONDS",
+                               "FAILCAT_MAX_INFLIGHT",
+                               "FAILCAT_AGGREGATE_INTERVAL_SECONDS",
+                               "FAILCAT_RETENTION_DAYS",
+                               "FAILCAT_EXPORT_DIR",
+                               "FAILCAT_WEBHOOK_URL",
+                               "FAILCAT_WEBHOOK_SECRET",
+                               "FAILCAT_API_KEYS_FILE",
+                               "FAILCAT_LOG_LEVEL",
+                               "FAILCAT_LOG_FORMAT",
+                               "FAILCAT_SQLITE_PATH"}) {
+    EXPECT_NE(help.find(spec_var), std::string::npos) << spec_var;
+  }
+}
+
+}  // namespace
+}  // namespace failcat
