@@ -1,0 +1,987 @@
+// FailureStore on PostgreSQL through libpqxx 6.4.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "core/tokenizer.hpp"
+#include "core/uuid.hpp"
+#include "storage/failure_store.hpp"
+#include "storage/migration_set.hpp"
+#include "storage/store_factory.hpp"
+
+namespace failcat {
+namespace {
+
+/// Session-level advisory lock serialising migrations across nodes ("failcat" in ASCII).
+constexpr std::int64_t kMigrationLockKey = 0x6661696C636174;
+/// Rows per multi-row INSERT: 500 x 23 parameters stays far below PostgreSQL's 65535.
+constexpr std::size_t kInsertChunkRows = 500;
+/// Distinct (error_code, message) pairs fetched before regrouping misses by signature.
+constexpr int kUnmatchedGroupLimit = 5000;
+constexpr const char* kDefaultActor = "api";
+
+using SqlValue = std::optional<std::string>;
+
+// ---- Parameters ------------------------------------------------------------------------
+
+/// Positional parameters of one statement, sent as text (NULL for nullopt); the SQL casts each
+/// placeholder to its column type.
+class SqlParams {
+ public:
+  SqlParams() = default;
+  SqlParams(std::initializer_list<SqlValue> values) : values_(values) {}
+
+  /// Appends a value and returns its placeholder (`$n`).
+  std::string add(SqlValue value) {
+    values_.push_back(std::move(value));
+    return "$" + std::to_string(values_.size());
+  }
+
+  pqxx::result exec(pqxx::transaction_base& tx, const std::string& sql) const {
+    std::vector<const char*> raw;
+    raw.reserve(values_.size());
+    for (const auto& v : values_) raw.push_back(v ? v->c_str() : nullptr);
+    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(raw));
+  }
+
+ private:
+  std::vector<SqlValue> values_;
+};
+
+SqlValue text(const std::string& v) {
+  return v;
+}
+SqlValue text(const char* v) {
+  return std::string(v);
+}
+SqlValue text(const std::optional<std::string>& v) {
+  return v;
+}
+SqlValue flag(bool v) {
+  return std::string(v ? "true" : "false");
+}
+SqlValue number(std::int64_t v) {
+  return std::to_string(v);
+}
+SqlValue timestamp(Micros t) {
+  return format_rfc3339(t);
+}
+SqlValue timestamp(const std::optional<Micros>& t) {
+  return t ? timestamp(*t) : SqlValue{};
+}
+SqlValue real(const std::optional<double>& v) {
+  if (!v) return std::nullopt;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", *v);  // round-trips every double exactly
+  return std::string(buf);
+}
+SqlValue integer(const std::optional<std::int32_t>& v) {
+  return v ? SqlValue(std::to_string(*v)) : SqlValue{};
+}
+
+/// A timestamptz column read back as exact microseconds since the epoch (numeric in PG 14+).
+std::string micros_of(const std::string& column) {
+  return "(extract(epoch from " + column + ") * 1000000)::bigint";
+}
+
+std::string lower_uuid(const std::string& id) {
+  return canonical_uuid(id).value_or(id);
+}
+
+// ---- failure_matches columns -----------------------------------------------------------
+
+/// One column of failure_matches: how it is written (cast of its placeholder) and read back.
+struct Column {
+  const char* name;
+  const char* cast;
+  std::string select;  ///< Expression yielding the column's text form, aliased to `name`.
+};
+
+const std::vector<Column>& failure_columns() {
+  static const std::vector<Column> columns = [] {
+    std::vector<Column> c = {
+        {"id", "uuid", "id::text"},
+        {"run_id", "text", ""},
+        {"tenant_id", "uuid", "tenant_id::text"},
+        {"error_code", "text", ""},
+        {"error_message", "text", ""},
+        {"catalog_entry_id", "text", ""},
+        {"match_type", "text", ""},
+        {"match_confidence", "double precision", ""},
+        {"category", "text", ""},
+        {"severity", "text", ""},
+        {"is_retryable", "boolean", ""},
+        {"recovery_mode", "text", ""},
+        {"recovery_suggestion", "text", ""},
+        {"recovery_attempted", "boolean", ""},
+        {"recovery_succeeded", "boolean", ""},
+        {"recovered_at", "timestamptz", micros_of("recovered_at")},
+        {"recovered_by", "text", ""},
+        {"recovery_notes", "text", ""},
+        {"skill_id", "text", ""},
+        {"step_index", "integer", ""},
+        {"context_json", "jsonb", "context_json::text"},
+        {"created_at", "timestamptz", micros_of("created_at")},
+        {"updated_at", "timestamptz", micros_of("updated_at")},
+    };
+    for (auto& col : c) {
+      col.select = col.select.empty() ? col.name : col.select + " AS " + col.name;
+    }
+    return c;
+  }();
+  return columns;
+}
+
+/// The values of `r` in failure_columns() order.
+std::vector<SqlValue> column_values(const FailureRecord& r) {
+  return {text(lower_uuid(r.id)),
+          text(r.run_id),
+          text(r.tenant_id),
+          text(r.error_code),
+          text(r.error_message),
+          text(r.catalog_entry_id),
+          text(r.match_type),
+          real(r.match_confidence),
+          text(r.category),
+          text(r.severity),
+          flag(r.is_retryable),
+          text(r.recovery_mode),
+          text(r.recovery_suggestion),
+          flag(r.recovery_attempted),
+          flag(r.recovery_succeeded),
+          timestamp(r.recovered_at),
+          text(r.recovered_by),
+          text(r.recovery_notes),
+          text(r.skill_id),
+          integer(r.step_index),
+          text(r.context_json),
+          timestamp(r.created_at),
+          timestamp(r.updated_at)};
+}
+
+const std::string& select_list() {
+  static const std::string list = [] {
+    std::string s;
+    for (const auto& col : failure_columns()) s += (s.empty() ? "" : ", ") + col.select;
+    return s;
+  }();
+  return list;
+}
+
+const std::string& insert_column_list() {
+  static const std::string list = [] {
+    std::string s;
+    for (const auto& col : failure_columns()) s += (s.empty() ? "" : ", ") + std::string(col.name);
+    return s;
+  }();
+  return list;
+}
+
+std::optional<std::string> opt_text(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return std::string(f.c_str(), f.size());
+}
+template <class T>
+std::optional<T> opt_as(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<T>();
+}
+
+FailureRecord read_failure(const pqxx::row& row) {
+  FailureRecord r;
+  r.id = row["id"].as<std::string>();
+  r.run_id = row["run_id"].as<std::string>();
+  r.tenant_id = row["tenant_id"].as<std::string>();
+  r.error_code = row["error_code"].as<std::string>();
+  r.error_message = opt_text(row["error_message"]);
+  r.catalog_entry_id = opt_text(row["catalog_entry_id"]);
+  r.match_type = opt_text(row["match_type"]);
+  r.match_confidence = opt_as<double>(row["match_confidence"]);
+  r.category = opt_text(row["category"]);
+  r.severity = opt_text(row["severity"]);
+  r.is_retryable = row["is_retryable"].as<bool>();
+  r.recovery_mode = opt_text(row["recovery_mode"]);
+  r.recovery_suggestion = opt_text(row["recovery_suggestion"]);
+  r.recovery_attempted = row["recovery_attempted"].as<bool>();
+  r.recovery_succeeded = row["recovery_succeeded"].as<bool>();
+  r.recovered_at = opt_as<Micros>(row["recovered_at"]);
+  r.recovered_by = opt_text(row["recovered_by"]);
+  r.recovery_notes = opt_text(row["recovery_notes"]);
+  r.skill_id = opt_text(row["skill_id"]);
+  r.step_index = opt_as<std::int32_t>(row["step_index"]);
+  r.context_json = opt_text(row["context_json"]);
+  r.created_at = row["created_at"].as<Micros>();
+  r.updated_at = row["updated_at"].as<Micros>();
+  return r;
+}
+
+std::vector<FailureRecord> read_failures(const pqxx::result& rows) {
+  std::vector<FailureRecord> out;
+  out.reserve(rows.size());
+  for (const auto& row : rows) out.push_back(read_failure(row));
+  return out;
+}
+
+// ---- SQL -------------------------------------------------------------------------------
+
+constexpr const char* kCreateSchemaMigrations =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,"
+    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+constexpr const char* kInsertMigration =
+    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1::integer, $2, $3)";
+constexpr const char* kSchemaMigrationsExists =
+    "SELECT to_regclass('schema_migrations') IS NOT NULL";
+
+constexpr const char* kSeverityRank =
+    "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
+    " WHEN 'low' THEN 3 ELSE 4 END";
+
+constexpr const char* kUpdateRecovery =
+    "UPDATE failure_matches SET recovery_attempted = $1::boolean, recovery_succeeded = "
+    "$2::boolean, recovered_at = $3::timestamptz, recovered_by = $4, recovery_notes = $5, "
+    "updated_at = $6::timestamptz WHERE id = $7::uuid RETURNING ";
+
+constexpr const char* kInsertRecoveryEvent =
+    "INSERT INTO failure_recovery_events (failure_id, tenant_id, actor, old_attempted, "
+    "old_succeeded, new_attempted, new_succeeded, notes, at) VALUES ($1::uuid, $2::uuid, $3, "
+    "$4::boolean, $5::boolean, $6::boolean, $7::boolean, $8, $9::timestamptz)";
+
+// `old` locks the matching rows; each updated row yields one audit event with its old values.
+constexpr const char* kBulkRecoveryTemplate =
+    "WITH old AS (SELECT id, tenant_id, recovery_attempted, recovery_succeeded"
+    " FROM failure_matches{WHERE} FOR UPDATE),"
+    " upd AS (UPDATE failure_matches f SET recovery_attempted = $1::boolean,"
+    " recovery_succeeded = $2::boolean, recovered_at = $3::timestamptz, recovered_by = $4,"
+    " recovery_notes = $5, updated_at = $6::timestamptz FROM old WHERE f.id = old.id"
+    " RETURNING f.id, f.tenant_id, old.recovery_attempted AS old_attempted,"
+    " old.recovery_succeeded AS old_succeeded)"
+    " INSERT INTO failure_recovery_events (failure_id, tenant_id, actor, old_attempted,"
+    " old_succeeded, new_attempted, new_succeeded, notes, at)"
+    " SELECT id, tenant_id, $7, old_attempted, old_succeeded, $1::boolean, $2::boolean, $5,"
+    " $6::timestamptz FROM upd";
+
+const std::string kSelectEvents =
+    "SELECT event_id, failure_id::text AS failure_id, tenant_id::text AS tenant_id, actor,"
+    " old_attempted, old_succeeded, new_attempted, new_succeeded, notes, " +
+    micros_of("at") + " AS at FROM failure_recovery_events";
+
+constexpr const char* kStatsTotals =
+    "SELECT count(*) AS total,"
+    " count(*) FILTER (WHERE catalog_entry_id IS NOT NULL) AS matched,"
+    " count(*) FILTER (WHERE catalog_entry_id IS NULL) AS missed,"
+    " count(*) FILTER (WHERE recovery_attempted) AS attempted,"
+    " count(*) FILTER (WHERE recovery_succeeded) AS succeeded,"
+    " count(*) FILTER (WHERE recovery_attempted AND NOT recovery_succeeded) AS failed,"
+    " count(*) FILTER (WHERE NOT recovery_succeeded) AS pending"
+    " FROM failure_matches";
+
+constexpr const char* kDeleteAggregates =
+    "DELETE FROM failure_aggregates"
+    " WHERE bucket_start >= $1::timestamptz AND bucket_start < $2::timestamptz";
+constexpr const char* kRollupAggregates =
+    "INSERT INTO failure_aggregates (bucket_start, tenant_id, error_code, catalog_entry_id,"
+    " category, match_type, failure_count, recovered_count, updated_at)"
+    " SELECT date_trunc('hour', created_at), tenant_id, error_code,"
+    " coalesce(catalog_entry_id, ''), coalesce(category, ''), coalesce(match_type, ''),"
+    " count(*), count(*) FILTER (WHERE recovery_succeeded), $3::timestamptz"
+    " FROM failure_matches WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz"
+    " GROUP BY 1, 2, 3, 4, 5, 6"
+    " ON CONFLICT (bucket_start, tenant_id, error_code, catalog_entry_id, category, match_type)"
+    " DO UPDATE SET failure_count = EXCLUDED.failure_count,"
+    " recovered_count = EXCLUDED.recovered_count, updated_at = EXCLUDED.updated_at";
+const std::string kSelectAggregates =
+    "SELECT " + micros_of("bucket_start") +
+    " AS bucket_start, tenant_id::text AS tenant_id, error_code, catalog_entry_id, category,"
+    " match_type, failure_count, recovered_count, " +
+    micros_of("updated_at") + " AS updated_at FROM failure_aggregates";
+
+constexpr const char* kDeleteOldFailures =
+    "DELETE FROM failure_matches WHERE id IN (SELECT id FROM failure_matches"
+    " WHERE created_at < $1::timestamptz ORDER BY created_at LIMIT $2::bigint)"
+    " RETURNING id";
+constexpr const char* kDeleteOldKeys =
+    "DELETE FROM failure_idempotency WHERE (tenant_id, idem_key) IN (SELECT tenant_id, idem_key"
+    " FROM failure_idempotency WHERE created_at < $1::timestamptz OR failure_id = ANY($2::uuid[])"
+    " LIMIT $3::bigint)";
+
+// ---- WHERE clauses ---------------------------------------------------------------------
+
+/// AND-ed conditions whose values live in `params`.
+class Conditions {
+ public:
+  explicit Conditions(SqlParams& params) : params_(params) {}
+
+  void equals(const char* column, const std::string& value, const char* cast) {
+    terms_.push_back(std::string(column) + " = " + params_.add(value) + "::" + cast);
+  }
+  void at_least(const char* column, Micros t) {
+    terms_.push_back(std::string(column) + " >= " + params_.add(timestamp(t)) + "::timestamptz");
+  }
+  void add(std::string term) { terms_.push_back(std::move(term)); }
+
+  void scope(const TenantScope& scope) {
+    if (scope.tenant()) equals("tenant_id", *scope.tenant(), "uuid");
+  }
+  void filter(const FailureFilter& f) {
+    if (f.tenant_id) equals("tenant_id", *f.tenant_id, "uuid");
+    if (f.run_id) equals("run_id", *f.run_id, "text");
+    if (f.error_code) equals("error_code", *f.error_code, "text");
+    if (f.category) equals("category", *f.category, "text");
+    if (f.status == RecoveryStatus::unrecovered) add("recovery_succeeded = false");
+    if (f.status == RecoveryStatus::recovered) add("recovery_succeeded = true");
+    if (f.since) at_least("created_at", *f.since);
+  }
+
+  /// " WHERE a AND b", or "" with no condition.
+  std::string sql() const {
+    std::string s;
+    for (const auto& t : terms_) s += (s.empty() ? " WHERE " : " AND ") + t;
+    return s;
+  }
+
+ private:
+  SqlParams& params_;
+  std::vector<std::string> terms_;
+};
+
+// ---- Errors ----------------------------------------------------------------------------
+
+/// SQLSTATE classes worth retrying later: connection (08), rollback such as serialization
+/// failure or deadlock (40), resources (53), operator intervention incl. statement timeout
+/// and shutdown (57), system (58), lock not available (55P03).
+bool is_transient_sqlstate(const std::string& state) {
+  const std::string cls = state.substr(0, 2);
+  return cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58" ||
+         state == "55P03";
+}
+
+/// The password of a URL or key=value connection string, if it carries one.
+std::vector<std::string> passwords_in(const std::string& url) {
+  std::vector<std::string> out;
+  const auto scheme = url.find("://");
+  if (scheme != std::string::npos) {
+    const auto at = url.find('@', scheme + 3);
+    const auto colon = url.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.push_back(url.substr(colon + 1, at - colon - 1));
+    }
+  }
+  for (auto pos = url.find("password="); pos != std::string::npos;
+       pos = url.find("password=", pos + 1)) {
+    const auto start = pos + 9;
+    const auto end = url.find_first_of(" &", start);
+    out.push_back(url.substr(start, end == std::string::npos ? end : end - start));
+  }
+  out.erase(std::remove(out.begin(), out.end(), std::string()), out.end());
+  return out;
+}
+
+// ---- The store -------------------------------------------------------------------------
+
+class PostgresStore final : public FailureStore {
+ public:
+  explicit PostgresStore(StoreOptions options)
+      : options_(std::move(options)),
+        redacted_url_(redact_database_url(options_.database_url)),
+        passwords_(passwords_in(options_.database_url)) {}
+
+  const char* backend() const override { return "postgres"; }
+
+  Result<std::vector<int>> migrate(std::optional<int> up_to) override {
+    std::vector<int> applied_now;  // survives a retry so committed versions are reported
+    return run<std::vector<int>>("migrate", [&](pqxx::connection& c) -> Result<std::vector<int>> {
+      MigrationLock lock(c);
+      {
+        pqxx::work tx(c);
+        tx.exec(kCreateSchemaMigrations);
+        tx.commit();
+      }
+      const std::set<int> done = applied_versions(c);
+      for (const auto& m : postgres_migrations()) {
+        if (up_to && m.version > *up_to) break;
+        if (done.count(m.version) != 0) continue;
+        pqxx::work tx(c);
+        // NOTE: a migration may rewrite a large table; the per-request timeout does not apply.
+        tx.exec("SET LOCAL statement_timeout = 0");
+        tx.exec(m.sql);
+        SqlParams{number(m.version), text(m.name), text(migration_checksum(m))}.exec(
+            tx, kInsertMigration);
+        tx.commit();
+        applied_now.push_back(m.version);
+      }
+      return applied_now;
+    });
+  }
+
+  Result<std::vector<MigrationStatus>> migration_status() override {
+    using Out = std::vector<MigrationStatus>;
+    return run<Out>("migration_status", [&](pqxx::connection& c) -> Result<Out> {
+      pqxx::read_transaction tx(c);
+      std::map<int, Micros> applied;
+      if (tx.exec1(kSchemaMigrationsExists)[0].as<bool>()) {
+        for (const auto& row :
+             tx.exec("SELECT version, " + micros_of("applied_at") + " FROM schema_migrations")) {
+          applied[row[0].as<int>()] = row[1].as<Micros>();
+        }
+      }
+      Out out;
+      for (const auto& m : postgres_migrations()) {
+        MigrationStatus s;
+        s.version = m.version;
+        s.name = m.name;
+        const auto it = applied.find(m.version);
+        s.applied = it != applied.end();
+        if (s.applied) s.applied_at = it->second;
+        out.push_back(std::move(s));
+      }
+      return out;
+    });
+  }
+
+  Result<std::size_t> insert_batch(const std::vector<FailureRecord>& rows) override {
+    if (rows.empty()) return std::size_t{0};
+    return run<std::size_t>("insert_batch", [&](pqxx::connection& c) -> Result<std::size_t> {
+      pqxx::work tx(c);
+      std::size_t inserted = 0;
+      for (std::size_t begin = 0; begin < rows.size(); begin += kInsertChunkRows) {
+        const auto end = std::min(rows.size(), begin + kInsertChunkRows);
+        const auto keep = rows_owning_their_keys(tx, rows, begin, end);
+        inserted += insert_failures(tx, keep);
+      }
+      tx.commit();
+      return inserted;
+    });
+  }
+
+  Result<std::optional<FailureRecord>> get(const TenantScope& scope,
+                                           const std::string& id) override {
+    using Out = std::optional<FailureRecord>;
+    if (!is_uuid(id)) return Out{};
+    return run<Out>("get", [&](pqxx::connection& c) -> Result<Out> {
+      pqxx::read_transaction tx(c);
+      return fetch_one(tx, scope, id, "");
+    });
+  }
+
+  Result<std::optional<FailureRecord>> find_by_idempotency_key(const std::string& tenant_id,
+                                                               const std::string& key) override {
+    using Out = std::optional<FailureRecord>;
+    return run<Out>("find_by_idempotency_key", [&](pqxx::connection& c) -> Result<Out> {
+      pqxx::read_transaction tx(c);
+      const auto rows = SqlParams{text(tenant_id), text(key)}.exec(
+          tx, "SELECT " + select_list() +
+                  " FROM failure_matches WHERE tenant_id = $1::uuid AND id = (SELECT failure_id"
+                  " FROM failure_idempotency WHERE tenant_id = $1::uuid AND idem_key = $2)");
+      if (rows.empty()) return Out{};
+      return Out{read_failure(rows[0])};
+    });
+  }
+
+  Result<FailurePage> list(const TenantScope& scope, const ListQuery& query) override {
+    return run<FailurePage>("list", [&](pqxx::connection& c) -> Result<FailurePage> {
+      // One snapshot, so the total and the page agree.
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      SqlParams params;
+      Conditions where(params);
+      where.scope(scope);
+      where.filter(query.filter);
+      FailurePage page;
+      if (query.with_total) page.total = count(tx, params, where);
+      if (query.after) {
+        where.add("(created_at, id) < (" + params.add(timestamp(query.after->created_at)) +
+                  "::timestamptz, " + params.add(text(query.after->id)) + "::uuid)");
+      }
+      const std::int64_t limit = std::max<std::int64_t>(query.limit, 0);
+      const std::string sql = "SELECT " + select_list() + " FROM failure_matches" + where.sql() +
+                              " ORDER BY created_at DESC, id DESC LIMIT " +
+                              params.add(number(limit + 1)) + "::bigint OFFSET " +
+                              params.add(number(std::max<std::int64_t>(query.offset, 0))) +
+                              "::bigint";
+      page.items = read_failures(params.exec(tx, sql));
+      if (static_cast<std::int64_t>(page.items.size()) > limit) {
+        page.items.resize(static_cast<std::size_t>(limit));
+        if (!page.items.empty()) {
+          page.next = ListCursor{page.items.back().created_at, page.items.back().id};
+        }
+      }
+      return page;
+    });
+  }
+
+  Result<FailurePage> unrecovered(const TenantScope& scope,
+                                  const UnrecoveredQuery& query) override {
+    return run<FailurePage>("unrecovered", [&](pqxx::connection& c) -> Result<FailurePage> {
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      SqlParams params;
+      Conditions where(params);
+      where.scope(scope);
+      where.add("recovery_succeeded = false");
+      if (query.tenant_id) where.equals("tenant_id", *query.tenant_id, "uuid");
+      if (query.category) where.equals("category", *query.category, "text");
+      if (query.since) where.at_least("created_at", *query.since);
+      FailurePage page;
+      page.total = count(tx, params, where);
+      const std::string sql =
+          "SELECT " + select_list() + " FROM failure_matches" + where.sql() + " ORDER BY " +
+          kSeverityRank + ", created_at DESC, id DESC LIMIT " +
+          params.add(number(std::max<std::int64_t>(query.limit, 0))) + "::bigint OFFSET " +
+          params.add(number(std::max<std::int64_t>(query.offset, 0))) + "::bigint";
+      page.items = read_failures(params.exec(tx, sql));
+      return page;
+    });
+  }
+
+  Result<RecoveryUpdateResult> update_recovery(const TenantScope& scope, const std::string& id,
+                                               const RecoveryUpdate& update,
+                                               std::optional<Micros> if_updated_at) override {
+    if (!is_uuid(id)) return RecoveryUpdateResult{};
+    return run<RecoveryUpdateResult>(
+        "update_recovery", [&](pqxx::connection& c) -> Result<RecoveryUpdateResult> {
+          pqxx::work tx(c);
+          auto current = fetch_one(tx, scope, id, " FOR UPDATE");
+          if (!current) return RecoveryUpdateResult{};
+          if (if_updated_at && *if_updated_at != current->updated_at) {
+            return RecoveryUpdateResult{UpdateOutcome::precondition_failed, std::move(current)};
+          }
+          const auto rows = recovery_params(update, {text(current->id)})
+                                .exec(tx, std::string(kUpdateRecovery) + select_list());
+          FailureRecord updated = read_failure(rows.at(0));
+          SqlParams{text(updated.id),
+                    text(updated.tenant_id),
+                    text(update.recovered_by.value_or(kDefaultActor)),
+                    flag(current->recovery_attempted),
+                    flag(current->recovery_succeeded),
+                    flag(update.recovery_attempted),
+                    flag(update.recovery_succeeded),
+                    text(update.notes),
+                    timestamp(update.at)}
+              .exec(tx, kInsertRecoveryEvent);
+          tx.commit();
+          return RecoveryUpdateResult{UpdateOutcome::updated, std::move(updated)};
+        });
+  }
+
+  Result<std::int64_t> bulk_update_recovery(const TenantScope& scope, const FailureFilter& filter,
+                                            const RecoveryUpdate& update) override {
+    return run<std::int64_t>(
+        "bulk_update_recovery", [&](pqxx::connection& c) -> Result<std::int64_t> {
+          pqxx::work tx(c);
+          SqlParams params =
+              recovery_params(update, {text(update.recovered_by.value_or(kDefaultActor))});
+          Conditions where(params);
+          where.scope(scope);
+          where.filter(filter);
+          std::string sql = kBulkRecoveryTemplate;
+          sql.replace(sql.find("{WHERE}"), 7, where.sql());
+          const auto result = params.exec(tx, sql);
+          tx.commit();
+          return static_cast<std::int64_t>(result.affected_rows());
+        });
+  }
+
+  Result<std::vector<RecoveryEvent>> recovery_events(const TenantScope& scope,
+                                                     const std::string& failure_id) override {
+    using Out = std::vector<RecoveryEvent>;
+    if (!is_uuid(failure_id)) return Out{};
+    return run<Out>("recovery_events", [&](pqxx::connection& c) -> Result<Out> {
+      pqxx::read_transaction tx(c);
+      SqlParams params;
+      Conditions where(params);
+      where.equals("failure_id", failure_id, "uuid");
+      where.scope(scope);
+      Out out;
+      for (const auto& row : params.exec(tx, kSelectEvents + where.sql() + " ORDER BY event_id")) {
+        RecoveryEvent e;
+        e.event_id = row["event_id"].as<std::int64_t>();
+        e.failure_id = row["failure_id"].as<std::string>();
+        e.tenant_id = row["tenant_id"].as<std::string>();
+        e.actor = row["actor"].as<std::string>();
+        e.old_attempted = row["old_attempted"].as<bool>();
+        e.old_succeeded = row["old_succeeded"].as<bool>();
+        e.new_attempted = row["new_attempted"].as<bool>();
+        e.new_succeeded = row["new_succeeded"].as<bool>();
+        e.notes = opt_text(row["notes"]);
+        e.at = row["at"].as<Micros>();
+        out.push_back(std::move(e));
+      }
+      return out;
+    });
+  }
+
+  Result<FailureStats> stats(const TenantScope& scope, const StatsQuery& query) override {
+    return run<FailureStats>("stats", [&](pqxx::connection& c) -> Result<FailureStats> {
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      SqlParams params;
+      Conditions where(params);
+      where.scope(scope);
+      if (query.tenant_id) where.equals("tenant_id", *query.tenant_id, "uuid");
+      where.at_least("created_at", query.since);
+      const std::string window = " FROM failure_matches" + where.sql();
+
+      FailureStats s;
+      const auto totals = params.exec(tx, std::string(kStatsTotals) + where.sql()).at(0);
+      s.total = totals["total"].as<std::int64_t>();
+      s.matched = totals["matched"].as<std::int64_t>();
+      s.missed = totals["missed"].as<std::int64_t>();
+      s.recovery_attempted = totals["attempted"].as<std::int64_t>();
+      s.recovery_succeeded = totals["succeeded"].as<std::int64_t>();
+      s.recovery_failed = totals["failed"].as<std::int64_t>();
+      s.recovery_pending = totals["pending"].as<std::int64_t>();
+
+      const auto count_by = [&](const char* column) {
+        std::map<std::string, std::int64_t> out;
+        const std::string col = column;
+        for (const auto& row : params.exec(tx, "SELECT " + col + ", count(*)" + window + " AND " +
+                                                   col + " IS NOT NULL GROUP BY 1")) {
+          out[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+        }
+        return out;
+      };
+      s.by_category = count_by("category");
+      s.by_severity = count_by("severity");
+      s.by_match_type = count_by("match_type");
+
+      for (const auto& row : params.exec(tx, "SELECT error_code, count(*)" + window +
+                                                 " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT " +
+                                                 std::to_string(query.top_n))) {
+        s.top_error_codes.push_back({row[0].as<std::string>(), row[1].as<std::int64_t>()});
+      }
+      s.top_unmatched = top_unmatched(
+          params.exec(tx, "SELECT error_code, error_message, count(*)" + window +
+                              " AND catalog_entry_id IS NULL GROUP BY 1, 2 ORDER BY 3 DESC,"
+                              " 1, 2 LIMIT " +
+                              std::to_string(kUnmatchedGroupLimit)),
+          query.top_n);
+      return s;
+    });
+  }
+
+  Result<std::int64_t> rollup_aggregates(Micros from, Micros to, Micros now) override {
+    const Micros first_bucket = floor_hour(from);
+    const Micros end = floor_hour(to) == to ? to : floor_hour(to) + kMicrosPerHour;
+    if (end <= first_bucket) return std::int64_t{0};
+    return run<std::int64_t>("rollup_aggregates", [&](pqxx::connection& c) -> Result<std::int64_t> {
+      pqxx::work tx(c);
+      SqlParams{timestamp(first_bucket), timestamp(end)}.exec(tx, kDeleteAggregates);
+      const auto written = SqlParams{timestamp(first_bucket), timestamp(end), timestamp(now)}.exec(
+          tx, kRollupAggregates);
+      tx.commit();
+      return static_cast<std::int64_t>(written.affected_rows());
+    });
+  }
+
+  Result<std::vector<AggregateRow>> aggregates(const TenantScope& scope,
+                                               const AggregateQuery& query) override {
+    using Out = std::vector<AggregateRow>;
+    return run<Out>("aggregates", [&](pqxx::connection& c) -> Result<Out> {
+      pqxx::read_transaction tx(c);
+      SqlParams params;
+      Conditions where(params);
+      where.scope(scope);
+      if (query.tenant_id) where.equals("tenant_id", *query.tenant_id, "uuid");
+      where.at_least("bucket_start", query.since);
+      const std::string sql = kSelectAggregates + where.sql() +
+                              " ORDER BY bucket_start DESC, tenant_id, error_code,"
+                              " catalog_entry_id, category, match_type LIMIT " +
+                              params.add(number(std::max<std::int64_t>(query.limit, 0))) +
+                              "::bigint";
+      Out out;
+      for (const auto& row : params.exec(tx, sql)) {
+        AggregateRow a;
+        a.bucket_start = row["bucket_start"].as<Micros>();
+        a.tenant_id = row["tenant_id"].as<std::string>();
+        a.error_code = row["error_code"].as<std::string>();
+        a.catalog_entry_id = row["catalog_entry_id"].as<std::string>();
+        a.category = row["category"].as<std::string>();
+        a.match_type = row["match_type"].as<std::string>();
+        a.failure_count = row["failure_count"].as<std::int64_t>();
+        a.recovered_count = row["recovered_count"].as<std::int64_t>();
+        a.updated_at = row["updated_at"].as<Micros>();
+        out.push_back(std::move(a));
+      }
+      return out;
+    });
+  }
+
+  Result<std::int64_t> delete_older_than(Micros cutoff, std::int64_t batch_limit) override {
+    if (batch_limit <= 0) return std::int64_t{0};
+    return run<std::int64_t>("delete_older_than", [&](pqxx::connection& c) -> Result<std::int64_t> {
+      pqxx::work tx(c);
+      const auto deleted =
+          SqlParams{timestamp(cutoff), number(batch_limit)}.exec(tx, kDeleteOldFailures);
+      std::string ids = "{";
+      for (const auto& row : deleted) ids += (ids.size() > 1 ? "," : "") + row[0].as<std::string>();
+      ids += "}";
+      const auto key_limit = batch_limit + static_cast<std::int64_t>(deleted.size());
+      SqlParams{timestamp(cutoff), ids, number(key_limit)}.exec(tx, kDeleteOldKeys);
+      tx.commit();
+      return static_cast<std::int64_t>(deleted.size());
+    });
+  }
+
+  Status ping() override {
+    return run<Unit>("ping", [&](pqxx::connection& c) -> Result<Unit> {
+      pqxx::nontransaction tx(c);
+      tx.exec("SELECT 1");
+      return Unit{};
+    });
+  }
+
+ private:
+  /// Holds the migration advisory lock for its lifetime. Session-level, so it outlives the
+  /// transaction that took it (which lifts the statement timeout while waiting).
+  class MigrationLock {
+   public:
+    explicit MigrationLock(pqxx::connection& c) : c_(c) {
+      pqxx::work tx(c_);
+      tx.exec("SET LOCAL statement_timeout = 0");
+      tx.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")");
+      tx.commit();
+    }
+    ~MigrationLock() {
+      try {
+        if (!c_.is_open()) return;  // the server released it with the session
+        pqxx::nontransaction tx(c_);
+        tx.exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLockKey) + ")");
+      } catch (...) {
+        // A failed unlock means a dead session, and the server drops its locks with it.
+      }
+    }
+    MigrationLock(const MigrationLock&) = delete;
+    MigrationLock& operator=(const MigrationLock&) = delete;
+
+   private:
+    pqxx::connection& c_;
+  };
+
+  /// Runs `body` on the connection, opening it first if needed, and turns every exception
+  /// into an Error. A connection found broken is dropped; the call is retried once on a fresh
+  /// one when it was the old connection that broke (nothing was committed: a commit that
+  /// may have happened surfaces as in_doubt_error, which is never retried).
+  template <class T, class F>
+  Result<T> run(const char* operation, F&& body) {
+    for (int attempt = 0;; ++attempt) {
+      const bool reused = conn_ != nullptr;
+      try {
+        return body(connection());
+      } catch (const pqxx::in_doubt_error& e) {
+        conn_.reset();
+        return Error::unavailable(message(operation, "commit outcome unknown: ", e));
+      } catch (const pqxx::broken_connection& e) {
+        conn_.reset();
+        if (reused && attempt == 0) continue;
+        return Error::unavailable(message(operation, "", e));
+      } catch (const pqxx::sql_error& e) {
+        if (conn_ && !conn_->is_open()) {
+          conn_.reset();
+          if (reused && attempt == 0) continue;
+          return Error::unavailable(message(operation, "", e));
+        }
+        if (is_transient_sqlstate(e.sqlstate())) {
+          return Error::unavailable(message(operation, "", e));
+        }
+        return Error{ErrorKind::internal, message(operation, "", e), {}};
+      } catch (const std::exception& e) {
+        if (conn_ && !conn_->is_open()) {
+          conn_.reset();
+          if (reused && attempt == 0) continue;
+          return Error::unavailable(message(operation, "", e));
+        }
+        return Error{ErrorKind::internal, message(operation, "", e), {}};
+      } catch (...) {
+        conn_.reset();
+        return Error{
+            ErrorKind::internal, std::string("postgres ") + operation + ": unknown error", {}};
+      }
+    }
+  }
+
+  pqxx::connection& connection() {
+    if (!conn_) {
+      auto c = std::make_unique<pqxx::connection>(options_.database_url);
+      // set_variable values are restored by libpqxx should it reconnect on its own.
+      c->set_variable("TimeZone", "'UTC'");
+      c->set_variable("statement_timeout", std::to_string(options_.statement_timeout_ms));
+      c->set_variable("application_name", c->quote(options_.application_name));
+      c->set_variable("client_min_messages", "warning");
+      conn_ = std::move(c);
+    }
+    return *conn_;
+  }
+
+  std::string message(const char* operation, const char* prefix, const std::exception& e) const {
+    std::string what = e.what();
+    while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+    for (const auto& secret : passwords_) {
+      for (auto pos = what.find(secret); pos != std::string::npos; pos = what.find(secret, pos)) {
+        what.replace(pos, secret.size(), "***");
+      }
+    }
+    return std::string("postgres ") + operation + " (" + redacted_url_ + "): " + prefix + what;
+  }
+
+  static std::set<int> applied_versions(pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::set<int> out;
+    for (const auto& row : tx.exec("SELECT version FROM schema_migrations")) {
+      out.insert(row[0].as<int>());
+    }
+    return out;
+  }
+
+  static std::int64_t count(pqxx::transaction_base& tx, const SqlParams& params,
+                            const Conditions& where) {
+    return params.exec(tx, "SELECT count(*) FROM failure_matches" + where.sql())
+        .at(0)[0]
+        .as<std::int64_t>();
+  }
+
+  static std::optional<FailureRecord> fetch_one(pqxx::transaction_base& tx,
+                                                const TenantScope& scope, const std::string& id,
+                                                const char* suffix) {
+    SqlParams params;
+    Conditions where(params);
+    where.equals("id", id, "uuid");
+    where.scope(scope);
+    const auto rows =
+        params.exec(tx, "SELECT " + select_list() + " FROM failure_matches" + where.sql() + suffix);
+    if (rows.empty()) return std::nullopt;
+    return read_failure(rows[0]);
+  }
+
+  /// $1..$6 of the recovery SET clause, then `rest`.
+  static SqlParams recovery_params(const RecoveryUpdate& u, std::initializer_list<SqlValue> rest) {
+    SqlParams p{flag(u.recovery_attempted),
+                flag(u.recovery_succeeded),
+                u.recovery_succeeded ? timestamp(u.at) : SqlValue{},
+                text(u.recovered_by),
+                text(u.notes),
+                timestamp(u.at)};
+    for (const auto& v : rest) p.add(v);
+    return p;
+  }
+
+  /// Of rows[begin, end), those to insert: unkeyed rows, and keyed rows whose key this
+  /// transaction has just claimed for them. A key already owned by a failure (this one, on a
+  /// replay, or another) drops the row.
+  static std::vector<const FailureRecord*> rows_owning_their_keys(
+      pqxx::transaction_base& tx, const std::vector<FailureRecord>& rows, std::size_t begin,
+      std::size_t end) {
+    const auto claim = [](const std::string& tenant, const std::string& key,
+                          const std::string& id) {
+      return lower_uuid(tenant) + '\n' + lower_uuid(id) + '\n' + key;
+    };
+    SqlParams params;
+    std::string values;
+    for (std::size_t i = begin; i < end; ++i) {
+      const auto& r = rows[i];
+      if (!r.idempotency_key) continue;
+      values += (values.empty() ? "(" : ", (") + params.add(text(r.tenant_id)) + "::uuid, " +
+                params.add(text(*r.idempotency_key)) + ", " + params.add(text(r.id)) + "::uuid, " +
+                params.add(timestamp(r.created_at)) + "::timestamptz)";
+    }
+    std::unordered_set<std::string> claimed;
+    if (!values.empty()) {
+      const auto result = params.exec(
+          tx,
+          "INSERT INTO failure_idempotency (tenant_id, idem_key, failure_id, created_at)"
+          " VALUES " +
+              values +
+              " ON CONFLICT (tenant_id, idem_key) DO NOTHING"
+              " RETURNING tenant_id::text, idem_key, failure_id::text");
+      for (const auto& row : result) {
+        claimed.insert(
+            claim(row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()));
+      }
+    }
+    std::vector<const FailureRecord*> keep;
+    for (std::size_t i = begin; i < end; ++i) {
+      const auto& r = rows[i];
+      if (!r.idempotency_key || claimed.count(claim(r.tenant_id, *r.idempotency_key, r.id)) != 0) {
+        keep.push_back(&r);
+      }
+    }
+    return keep;
+  }
+
+  static std::size_t insert_failures(pqxx::transaction_base& tx,
+                                     const std::vector<const FailureRecord*>& rows) {
+    if (rows.empty()) return 0;
+    const auto& columns = failure_columns();
+    SqlParams params;
+    std::string sql = "INSERT INTO failure_matches (" + insert_column_list() + ") VALUES ";
+    bool first_row = true;
+    for (const FailureRecord* r : rows) {
+      auto values = column_values(*r);
+      sql += first_row ? "(" : ", (";
+      first_row = false;
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        sql += (i == 0 ? "" : ", ") + params.add(std::move(values[i])) + "::" + columns[i].cast;
+      }
+      sql += ")";
+    }
+    sql += " ON CONFLICT (id) DO NOTHING RETURNING id";
+    return params.exec(tx, sql).size();
+  }
+
+  /// Regroups (error_code, message, count) rows by message signature: each group keeps its
+  /// most frequent error code and the message of its largest (first seen) row as the sample.
+  static std::vector<UnmatchedSignature> top_unmatched(const pqxx::result& rows,
+                                                       std::size_t top_n) {
+    struct Group {
+      UnmatchedSignature out;
+      std::map<std::string, std::int64_t> by_code;
+    };
+    std::vector<Group> groups;
+    std::unordered_map<std::string, std::size_t> index;
+    for (const auto& row : rows) {
+      const auto code = row[0].as<std::string>();
+      const auto message = opt_text(row[1]).value_or("");
+      const auto n = row[2].as<std::int64_t>();
+      const auto signature = message_signature(message);
+      auto [it, fresh] = index.emplace(signature, groups.size());
+      if (fresh) groups.push_back(Group{UnmatchedSignature{signature, code, 0, message}, {}});
+      Group& g = groups[it->second];
+      g.out.count += n;
+      g.by_code[code] += n;
+    }
+    std::vector<UnmatchedSignature> out;
+    out.reserve(groups.size());
+    for (auto& g : groups) {
+      const auto dominant =
+          std::max_element(g.by_code.begin(), g.by_code.end(),
+                           [](const auto& a, const auto& b) { return a.second < b.second; });
+      g.out.error_code = dominant->first;
+      out.push_back(std::move(g.out));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return a.count != b.count ? a.count > b.count : a.signature < b.signature;
+    });
+    if (out.size() > top_n) out.resize(top_n);
+    return out;
+  }
+
+  StoreOptions options_;
+  std::string redacted_url_;
+  std::vector<std::string> passwords_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace
+
+std::unique_ptr<FailureStore> make_postgres_store(const StoreOptions& options) {
+  return std::make_unique<PostgresStore>(options);
+}
+
+}  // namespace failcat
