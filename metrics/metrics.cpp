@@ -16,17 +16,20 @@
 namespace failcat {
 namespace {
 
-constexpr std::array<MatchType, 4> kMatchTypes = {MatchType::kExact, MatchType::kPrefix,
-                                                  MatchType::kPattern, MatchType::kFuzzy};
-constexpr std::array<DropReason, 6> kDropReasons = {
-    DropReason::kBreakerOpen, DropReason::kTimeout,  DropReason::kError,
-    DropReason::kBufferFull,  DropReason::kShutdown, DropReason::kWalError};
-constexpr std::array<BreakerState, 3> kBreakerStates = {BreakerState::kClosed, BreakerState::kOpen,
-                                                        BreakerState::kHalfOpen};
-constexpr std::array<RejectReason, 4> kRejectReasons = {
-    RejectReason::kOverloaded, RejectReason::kWalFull, RejectReason::kShuttingDown,
-    RejectReason::kNotReady};
-constexpr std::array<Outcome, 2> kOutcomes = {Outcome::kSuccess, Outcome::kFailure};
+constexpr std::array<Metrics::MatchType, 4> kMatchTypes = {
+    Metrics::MatchType::exact, Metrics::MatchType::prefix, Metrics::MatchType::pattern,
+    Metrics::MatchType::fuzzy};
+constexpr std::array<Metrics::DropReason, 6> kDropReasons = {
+    Metrics::DropReason::breaker_open, Metrics::DropReason::timeout,
+    Metrics::DropReason::error,        Metrics::DropReason::buffer_full,
+    Metrics::DropReason::shutdown,     Metrics::DropReason::wal_error};
+constexpr std::array<Metrics::BreakerState, 3> kBreakerStates = {
+    Metrics::BreakerState::closed, Metrics::BreakerState::open, Metrics::BreakerState::half_open};
+constexpr std::array<Metrics::RejectReason, 4> kRejectReasons = {
+    Metrics::RejectReason::overloaded, Metrics::RejectReason::wal_full,
+    Metrics::RejectReason::shutting_down, Metrics::RejectReason::not_ready};
+constexpr std::array<Metrics::Outcome, 2> kOutcomes = {Metrics::Outcome::success,
+                                                       Metrics::Outcome::failure};
 constexpr std::array<std::string_view, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 constexpr std::array<std::string_view, 7> kMethods = {"GET",   "HEAD",   "POST",   "PUT",
                                                       "PATCH", "DELETE", "OPTIONS"};
@@ -78,66 +81,66 @@ std::string label(std::string_view value) {
 
 }  // namespace
 
-std::string_view to_label(MatchType type) {
+std::string_view to_label(Metrics::MatchType type) {
   switch (type) {
-    case MatchType::kExact:
+    case Metrics::MatchType::exact:
       return "exact";
-    case MatchType::kPrefix:
+    case Metrics::MatchType::prefix:
       return "prefix";
-    case MatchType::kPattern:
+    case Metrics::MatchType::pattern:
       return "pattern";
-    case MatchType::kFuzzy:
+    case Metrics::MatchType::fuzzy:
       return "fuzzy";
   }
   return "exact";
 }
 
-std::string_view to_label(DropReason reason) {
+std::string_view to_label(Metrics::DropReason reason) {
   switch (reason) {
-    case DropReason::kBreakerOpen:
+    case Metrics::DropReason::breaker_open:
       return "breaker_open";
-    case DropReason::kTimeout:
+    case Metrics::DropReason::timeout:
       return "timeout";
-    case DropReason::kError:
+    case Metrics::DropReason::error:
       return "error";
-    case DropReason::kBufferFull:
+    case Metrics::DropReason::buffer_full:
       return "buffer_full";
-    case DropReason::kShutdown:
+    case Metrics::DropReason::shutdown:
       return "shutdown";
-    case DropReason::kWalError:
+    case Metrics::DropReason::wal_error:
       return "wal_error";
   }
   return "error";
 }
 
-std::string_view to_label(BreakerState state) {
+std::string_view to_label(Metrics::BreakerState state) {
   switch (state) {
-    case BreakerState::kClosed:
+    case Metrics::BreakerState::closed:
       return "closed";
-    case BreakerState::kOpen:
+    case Metrics::BreakerState::open:
       return "open";
-    case BreakerState::kHalfOpen:
+    case Metrics::BreakerState::half_open:
       return "half_open";
   }
   return "closed";
 }
 
-std::string_view to_label(RejectReason reason) {
+std::string_view to_label(Metrics::RejectReason reason) {
   switch (reason) {
-    case RejectReason::kOverloaded:
+    case Metrics::RejectReason::overloaded:
       return "overloaded";
-    case RejectReason::kWalFull:
+    case Metrics::RejectReason::wal_full:
       return "wal_full";
-    case RejectReason::kShuttingDown:
+    case Metrics::RejectReason::shutting_down:
       return "shutting_down";
-    case RejectReason::kNotReady:
+    case Metrics::RejectReason::not_ready:
       return "not_ready";
   }
   return "overloaded";
 }
 
-std::string_view to_label(Outcome outcome) {
-  return outcome == Outcome::kSuccess ? "success" : "failure";
+std::string_view to_label(Metrics::Outcome outcome) {
+  return outcome == Metrics::Outcome::success ? "success" : "failure";
 }
 
 std::string_view http_status_class(int status) {
@@ -191,7 +194,7 @@ Metrics::Metrics(MetricsOptions options)
 
   auto& hits = counter_family(registry, "failure_match_hits_total",
                               "Failures matched to a catalog entry, by the rule that matched.");
-  for (MatchType type : kMatchTypes) {
+  for (Metrics::MatchType type : kMatchTypes) {
     match_hits_[index_of(type)] = &hits.Add({{"match_type", label(to_label(type))}});
   }
   match_misses_ = &counter_family(registry, "failure_match_misses_total",
@@ -211,7 +214,7 @@ Metrics::Metrics(MetricsOptions options)
   auto& dropped = counter_family(registry, "failure_persist_dropped_total",
                                  "Acknowledged failures lost before reaching the database, by "
                                  "reason.");
-  for (DropReason reason : kDropReasons) {
+  for (Metrics::DropReason reason : kDropReasons) {
     persist_dropped_[index_of(reason)] = &dropped.Add({{"reason", label(to_label(reason))}});
   }
   persisted_rows_ = &counter_family(registry, "failcat_persisted_rows_total",
@@ -232,8 +235,8 @@ Metrics::Metrics(MetricsOptions options)
                         .Add({});
   auto& transitions = counter_family(registry, "failcat_breaker_transitions_total",
                                      "Circuit breaker state changes, by previous and new state.");
-  for (BreakerState from : kBreakerStates) {
-    for (BreakerState to : kBreakerStates) {
+  for (Metrics::BreakerState from : kBreakerStates) {
+    for (Metrics::BreakerState to : kBreakerStates) {
       if (from == to) continue;
       breaker_transitions_[index_of(from)][index_of(to)] =
           &transitions.Add({{"from", label(to_label(from))}, {"to", label(to_label(to))}});
@@ -255,7 +258,7 @@ Metrics::Metrics(MetricsOptions options)
                             .Add({});
   auto& rejected = counter_family(registry, "failcat_rejected_total",
                                   "Requests refused with 503 before doing any work, by reason.");
-  for (RejectReason reason : kRejectReasons) {
+  for (Metrics::RejectReason reason : kRejectReasons) {
     rejected_[index_of(reason)] = &rejected.Add({{"reason", label(to_label(reason))}});
   }
 
@@ -269,7 +272,7 @@ Metrics::Metrics(MetricsOptions options)
                                     "Aggregation job runs, by outcome.");
   auto& webhook = counter_family(registry, "failcat_webhook_deliveries_total",
                                  "Alert webhook deliveries, by outcome.");
-  for (Outcome outcome : kOutcomes) {
+  for (Metrics::Outcome outcome : kOutcomes) {
     const std::string value = label(to_label(outcome));
     catalog_reloads_[index_of(outcome)] = &reloads.Add({{"outcome", value}});
     aggregator_runs_[index_of(outcome)] = &aggregator.Add({{"outcome", value}});
@@ -291,7 +294,7 @@ Metrics::Metrics(MetricsOptions options)
 
 Metrics::~Metrics() = default;
 
-void Metrics::match_hit(MatchType type) {
+void Metrics::match_hit(Metrics::MatchType type) {
   match_hits_[index_of(type)]->Increment();
 }
 
@@ -311,7 +314,7 @@ void Metrics::recovery_failed(std::uint64_t count) {
   recovery_failure_->Increment(static_cast<double>(count));
 }
 
-void Metrics::persist_dropped(DropReason reason, std::uint64_t count) {
+void Metrics::persist_dropped(Metrics::DropReason reason, std::uint64_t count) {
   persist_dropped_[index_of(reason)]->Increment(static_cast<double>(count));
 }
 
@@ -325,11 +328,11 @@ void Metrics::persist_error() {
   persist_errors_->Increment();
 }
 
-void Metrics::set_breaker_state(BreakerState state) {
+void Metrics::set_breaker_state(Metrics::BreakerState state) {
   breaker_state_->Set(static_cast<double>(index_of(state)));
 }
 
-void Metrics::breaker_transition(BreakerState from, BreakerState to) {
+void Metrics::breaker_transition(Metrics::BreakerState from, Metrics::BreakerState to) {
   set_breaker_state(to);
   if (from != to) breaker_transitions_[index_of(from)][index_of(to)]->Increment();
 }
@@ -354,7 +357,7 @@ void Metrics::request_finished() {
   inflight_requests_->Decrement();
 }
 
-void Metrics::rejected(RejectReason reason) {
+void Metrics::rejected(Metrics::RejectReason reason) {
   rejected_[index_of(reason)]->Increment();
 }
 
@@ -404,11 +407,11 @@ void Metrics::set_catalog_entries(std::size_t entries) {
   catalog_entries_->Set(static_cast<double>(entries));
 }
 
-void Metrics::catalog_reloaded(Outcome outcome) {
+void Metrics::catalog_reloaded(Metrics::Outcome outcome) {
   catalog_reloads_[index_of(outcome)]->Increment();
 }
 
-void Metrics::aggregator_run(Outcome outcome) {
+void Metrics::aggregator_run(Metrics::Outcome outcome) {
   aggregator_runs_[index_of(outcome)]->Increment();
 }
 
@@ -416,7 +419,7 @@ void Metrics::retention_deleted(std::uint64_t rows) {
   retention_deleted_rows_->Increment(static_cast<double>(rows));
 }
 
-void Metrics::webhook_delivery(Outcome outcome) {
+void Metrics::webhook_delivery(Metrics::Outcome outcome) {
   webhook_deliveries_[index_of(outcome)]->Increment();
 }
 

@@ -22,33 +22,6 @@ namespace failcat {
 /// The Content-Type of `Metrics::serialize()` output (Prometheus text exposition 0.0.4).
 inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The catalog rule that matched (a miss is counted separately).
-enum class MatchType { kExact, kPrefix, kPattern, kFuzzy };
-
-/// Why an acknowledged failure never reached the database.
-enum class DropReason { kBreakerOpen, kTimeout, kError, kBufferFull, kShutdown, kWalError };
-
-/// Circuit breaker state; the numeric value is what `failcat_breaker_state` reports.
-enum class BreakerState { kClosed = 0, kOpen = 1, kHalfOpen = 2 };
-
-/// Why a request was refused with 503 before any work was done.
-enum class RejectReason { kOverloaded, kWalFull, kShuttingDown, kNotReady };
-
-/// Result of a catalog reload, a background job run or a webhook delivery.
-enum class Outcome { kSuccess, kFailure };
-
-/// Label value of a `MatchType` (`exact`, `prefix`, `pattern`, `fuzzy`).
-std::string_view to_label(MatchType type);
-/// Label value of a `DropReason` (`breaker_open`, `timeout`, `error`, `buffer_full`, `shutdown`,
-/// `wal_error`).
-std::string_view to_label(DropReason reason);
-/// Label value of a `BreakerState` (`closed`, `open`, `half_open`).
-std::string_view to_label(BreakerState state);
-/// Label value of a `RejectReason` (`overloaded`, `wal_full`, `shutting_down`, `not_ready`).
-std::string_view to_label(RejectReason reason);
-/// Label value of an `Outcome` (`success`, `failure`).
-std::string_view to_label(Outcome outcome);
-
 /// Status class label of an HTTP status: `1xx` … `5xx`; anything outside 100–599 is a server
 /// bug and is counted as `5xx`.
 std::string_view http_status_class(int status);
@@ -91,6 +64,20 @@ class HttpRouteMetrics {
 /// start with value 0, so rates and alert expressions have data before the first event.
 class Metrics {
  public:
+  // Label values, spelled as exported. They are the metrics' own vocabulary (this library
+  // depends on nothing of ours), so callers map their domain types onto them.
+
+  /// The catalog rule that matched (a miss is counted separately).
+  enum class MatchType { exact, prefix, pattern, fuzzy };
+  /// Why an acknowledged failure never reached the database.
+  enum class DropReason { breaker_open, timeout, error, buffer_full, shutdown, wal_error };
+  /// Circuit breaker state; the numeric value is what `failcat_breaker_state` reports.
+  enum class BreakerState { closed = 0, open = 1, half_open = 2 };
+  /// Why a request was refused with 503 before any work was done.
+  enum class RejectReason { overloaded, wal_full, shutting_down, not_ready };
+  /// Result of a catalog reload, a background job run or a webhook delivery.
+  enum class Outcome { success, failure };
+
   explicit Metrics(MetricsOptions options = {});
   ~Metrics();
   Metrics(const Metrics&) = delete;
@@ -186,5 +173,12 @@ class Metrics {
   prometheus::Counter* retention_deleted_rows_ = nullptr;
   std::array<prometheus::Counter*, 2> webhook_deliveries_{};
 };
+
+/// The exported label value of each enumerator (its name: `exact`, `breaker_open`, …).
+std::string_view to_label(Metrics::MatchType type);
+std::string_view to_label(Metrics::DropReason reason);
+std::string_view to_label(Metrics::BreakerState state);
+std::string_view to_label(Metrics::RejectReason reason);
+std::string_view to_label(Metrics::Outcome outcome);
 
 }  // namespace failcat

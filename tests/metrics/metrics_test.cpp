@@ -51,9 +51,9 @@ MetricsOptions options() {
 
 TEST(Metrics, MatchCountersMoveExactly) {
   Metrics metrics(options());
-  for (int i = 0; i < 3; ++i) metrics.match_hit(MatchType::kExact);
-  metrics.match_hit(MatchType::kPrefix);
-  for (int i = 0; i < 2; ++i) metrics.match_hit(MatchType::kFuzzy);
+  for (int i = 0; i < 3; ++i) metrics.match_hit(Metrics::MatchType::exact);
+  metrics.match_hit(Metrics::MatchType::prefix);
+  for (int i = 0; i < 2; ++i) metrics.match_hit(Metrics::MatchType::fuzzy);
   for (int i = 0; i < 5; ++i) metrics.match_miss();
   metrics.ingested(11);
 
@@ -71,8 +71,8 @@ TEST(Metrics, RecoveryAndPersistCountersMoveExactly) {
   metrics.recovery_succeeded();
   metrics.recovery_succeeded(4);
   metrics.recovery_failed(2);
-  metrics.persist_dropped(DropReason::kBreakerOpen, 7);
-  metrics.persist_dropped(DropReason::kShutdown);
+  metrics.persist_dropped(Metrics::DropReason::breaker_open, 7);
+  metrics.persist_dropped(Metrics::DropReason::shutdown);
   metrics.persist_batch(100, 0.02);
   metrics.persist_batch(3, 0.003);
   metrics.persist_error();
@@ -98,14 +98,14 @@ TEST(Metrics, BreakerGaugeFollowsTransitions) {
   Metrics metrics(options());
   EXPECT_EQ(sample(metrics.serialize(), "failcat_breaker_state"), 0.0);
 
-  metrics.breaker_transition(BreakerState::kClosed, BreakerState::kOpen);
+  metrics.breaker_transition(Metrics::BreakerState::closed, Metrics::BreakerState::open);
   EXPECT_EQ(sample(metrics.serialize(), "failcat_breaker_state"), 1.0);
-  metrics.breaker_transition(BreakerState::kOpen, BreakerState::kHalfOpen);
+  metrics.breaker_transition(Metrics::BreakerState::open, Metrics::BreakerState::half_open);
   EXPECT_EQ(sample(metrics.serialize(), "failcat_breaker_state"), 2.0);
-  metrics.breaker_transition(BreakerState::kHalfOpen, BreakerState::kOpen);
-  metrics.breaker_transition(BreakerState::kOpen, BreakerState::kHalfOpen);
-  metrics.breaker_transition(BreakerState::kHalfOpen, BreakerState::kClosed);
-  metrics.breaker_transition(BreakerState::kClosed, BreakerState::kClosed);
+  metrics.breaker_transition(Metrics::BreakerState::half_open, Metrics::BreakerState::open);
+  metrics.breaker_transition(Metrics::BreakerState::open, Metrics::BreakerState::half_open);
+  metrics.breaker_transition(Metrics::BreakerState::half_open, Metrics::BreakerState::closed);
+  metrics.breaker_transition(Metrics::BreakerState::closed, Metrics::BreakerState::closed);
 
   const std::string text = metrics.serialize();
   EXPECT_EQ(sample(text, "failcat_breaker_state"), 0.0);
@@ -127,15 +127,15 @@ TEST(Metrics, WalAdmissionAndCatalogGauges) {
   metrics.request_started();
   metrics.request_started();
   metrics.request_finished();
-  metrics.rejected(RejectReason::kWalFull);
-  metrics.rejected(RejectReason::kWalFull);
-  metrics.rejected(RejectReason::kShuttingDown);
+  metrics.rejected(Metrics::RejectReason::wal_full);
+  metrics.rejected(Metrics::RejectReason::wal_full);
+  metrics.rejected(Metrics::RejectReason::shutting_down);
   metrics.set_catalog_entries(44);
-  metrics.catalog_reloaded(Outcome::kSuccess);
-  metrics.catalog_reloaded(Outcome::kFailure);
-  metrics.catalog_reloaded(Outcome::kFailure);
-  metrics.aggregator_run(Outcome::kSuccess);
-  metrics.webhook_delivery(Outcome::kFailure);
+  metrics.catalog_reloaded(Metrics::Outcome::success);
+  metrics.catalog_reloaded(Metrics::Outcome::failure);
+  metrics.catalog_reloaded(Metrics::Outcome::failure);
+  metrics.aggregator_run(Metrics::Outcome::success);
+  metrics.webhook_delivery(Metrics::Outcome::failure);
 
   const std::string text = metrics.serialize();
   EXPECT_EQ(sample(text, "failcat_wal_bytes"), 1048576.0);
@@ -312,7 +312,7 @@ TEST(Metrics, ConcurrentRecordingLosesNothing) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&metrics] {
       for (int i = 0; i < 1000; ++i) {
-        metrics.match_hit(MatchType::kPattern);
+        metrics.match_hit(Metrics::MatchType::pattern);
         metrics.http_request("POST", "/api/v1/failures", 202, 0.001);
         metrics.actor_restarted("matcher");
       }
