@@ -1,0 +1,291 @@
+#include "api/http_server.hpp"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/net.h>
+
+#include <chrono>
+#include <mutex>
+#include <random>
+
+#include "api/problem.hpp"
+#include "config/logging.hpp"
+#include "metrics/metrics.hpp"
+
+namespace failcat {
+namespace {
+
+using namespace Pistache;
+
+std::string method_name(Http::Method m) {
+  switch (m) {
+    case Http::Method::Get:
+      return "GET";
+    case Http::Method::Post:
+      return "POST";
+    case Http::Method::Put:
+      return "PUT";
+    case Http::Method::Patch:
+      return "PATCH";
+    case Http::Method::Delete:
+      return "DELETE";
+    case Http::Method::Head:
+      return "HEAD";
+    case Http::Method::Options:
+      return "OPTIONS";
+    default:
+      return "OTHER";
+  }
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A response header with a run-time name (Pistache writes only typed headers).
+class NamedHeader final : public Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void write(std::ostream& os) const override { os << value_; }
+#ifdef SAFE_HEADER_CAST
+  uint64_t hash() const override {
+    return std::hash<std::string>{}(name_);
+  }
+#endif
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
+std::string random_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  std::uint64_t a = rng();
+  std::uint64_t b = rng();
+  for (int i = 0; i < 16; ++i) {
+    id[i] = kHex[(a >> (4 * i)) & 0xf];
+    id[16 + i] = kHex[(b >> (4 * i)) & 0xf];
+  }
+  return id;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out.push_back(' ');
+    } else if (text[i] == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex_digit(text[i + 1]);
+      const int lo = hex_digit(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+std::string choose_request_id(const std::optional<std::string>& header) {
+  if (header && !header->empty() && header->size() <= 128) {
+    bool sane = true;
+    for (char c : *header) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-' || c == ':';
+      if (!ok) {
+        sane = false;
+        break;
+      }
+    }
+    if (sane) return *header;
+  }
+  return random_request_id();
+}
+
+class HttpServer::Impl final : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(Impl)
+
+  Impl(HttpServerOptions options, const Router& router, Metrics& metrics, RequestGate gate)
+      : options_(std::move(options)), router_(router), metrics_(metrics), gate_(std::move(gate)) {}
+
+  // Pistache clones the prototype per listener thread; share the configuration.
+  Impl(const Impl& other)
+      : Http::Handler(other),
+        options_(other.options_),
+        router_(other.router_),
+        metrics_(other.metrics_),
+        gate_(other.gate_) {}
+
+  void onRequest(const Http::Request& wire, Http::ResponseWriter writer) override {
+    const auto started = std::chrono::steady_clock::now();
+    auto request = std::make_shared<HttpRequest>();
+    try {
+      request->method = method_name(wire.method());
+      request->path = wire.resource();
+      for (auto it = wire.query().parameters_begin(); it != wire.query().parameters_end(); ++it) {
+        auto key = percent_decode(it->first);
+        auto value = percent_decode(it->second);
+        request->query.emplace_back(key.value_or(it->first), value.value_or("\x01invalid"));
+      }
+      for (const auto& [name, raw] : wire.headers().rawList()) {
+        std::string lower = name;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        request->headers[lower] = raw.value();
+      }
+      request->body = wire.body();
+    } catch (const std::exception& e) {
+      log_event(LogLevel::warn, "malformed request", {{"error", e.what()}});
+    }
+    request->request_id = choose_request_id(request->header("x-request-id"));
+
+    // HTTP/1.1 connections persist unless the client asks otherwise (Pistache defaults to
+    // `Connection: close` when the request has no Connection header).
+    const bool wants_close = request->header("connection").has_value() &&
+                             request->header("connection")->find("close") != std::string::npos;
+    if (wire.version() == Http::Version::Http11 && !wants_close) {
+      writer.headers().remove<Http::Header::Connection>();
+      writer.headers().add<Http::Header::Connection>(Http::ConnectionControl::KeepAlive);
+    }
+
+    auto shared_writer = std::make_shared<Http::ResponseWriter>(std::move(writer));
+    auto sent = std::make_shared<std::atomic<bool>>(false);
+    Metrics* metrics = &metrics_;
+    Responder respond = [shared_writer, sent, request, started, metrics](HttpResponse response) {
+      if (sent->exchange(true)) return;
+      try {
+        auto& headers = shared_writer->headers();
+        headers.add(std::make_shared<NamedHeader>("X-Request-Id", request->request_id));
+        for (auto& [name, value] : response.headers) {
+          headers.add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
+        }
+        const auto mime = Http::Mime::MediaType::fromString(response.content_type);
+        shared_writer->send(static_cast<Http::Code>(response.status), response.body, mime);
+      } catch (const std::exception& e) {
+        log_event(LogLevel::warn, "response not sent",
+                  {{"request_id", request->request_id}, {"error", e.what()}});
+      }
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const std::string route =
+          request->route.empty() ? std::string(kUnmatchedRoute) : request->route;
+      metrics->http_request(request->method, route, response.status, seconds);
+      log_event(LogLevel::info, "http",
+                {{"request_id", request->request_id},
+                 {"method", request->method},
+                 {"route", route},
+                 {"status", std::to_string(response.status)},
+                 {"ms", std::to_string(seconds * 1000.0)}});
+    };
+    dispatch(request, std::move(respond));
+  }
+
+  void dispatch(const std::shared_ptr<HttpRequest>& request, Responder respond) {
+    try {
+      auto match = router_.match(request->method, request->path);
+      if (match.kind == Router::Match::Kind::not_found) {
+        respond(problem_response(404, "no route for " + request->path, request->request_id));
+        return;
+      }
+      if (match.kind == Router::Match::Kind::method_not_allowed) {
+        request->route = match.route;
+        auto response =
+            problem_response(405, request->method + " is not allowed here", request->request_id);
+        response.with_header("Allow", match.allow);
+        respond(std::move(response));
+        return;
+      }
+      request->route = match.route;
+      request->path_params = std::move(match.params);
+      const bool large =
+          std::find(options_.large_body_routes.begin(), options_.large_body_routes.end(),
+                    match.route) != options_.large_body_routes.end();
+      const std::size_t limit = large ? options_.max_request_bytes : options_.max_body_bytes;
+      if (request->body.size() > limit) {
+        respond(problem_response(413, "request body exceeds " + std::to_string(limit) + " bytes",
+                                 request->request_id));
+        return;
+      }
+      if (gate_) {
+        if (auto refused = gate_(*request)) {
+          respond(std::move(*refused));
+          return;
+        }
+      }
+      (*match.handler)(*request, respond);
+    } catch (const std::exception& e) {
+      log_event(LogLevel::error, "handler failed",
+                {{"request_id", request->request_id}, {"error", e.what()}});
+      respond(problem_response(500, "internal error", request->request_id));
+    }
+  }
+
+  void onTimeout(const Http::Request&, Http::ResponseWriter writer) override {
+    writer.send(Http::Code::Request_Timeout, "request timed out");
+  }
+
+  HttpServerOptions options_;
+  const Router& router_;
+  Metrics& metrics_;
+  RequestGate gate_;
+  std::unique_ptr<Http::Endpoint> endpoint_;
+};
+
+HttpServer::HttpServer(HttpServerOptions options, const Router& router, Metrics& metrics,
+                       RequestGate gate)
+    : impl_(std::make_unique<Impl>(std::move(options), router, metrics, std::move(gate))) {}
+
+HttpServer::~HttpServer() {
+  shutdown();
+}
+
+Status HttpServer::start() {
+  try {
+    const auto& o = impl_->options_;
+    Address address(o.host, Port(static_cast<std::uint16_t>(o.port)));
+    impl_->endpoint_ = std::make_unique<Http::Endpoint>(address);
+    auto opts = Http::Endpoint::options()
+                    .threads(o.threads)
+                    .flags(Tcp::Options::ReuseAddr)
+                    .maxRequestSize(o.max_request_bytes)
+                    .maxResponseSize(64u << 20)
+                    .headerTimeout(std::chrono::milliseconds(o.header_timeout_ms))
+                    .bodyTimeout(std::chrono::milliseconds(o.body_timeout_ms));
+    impl_->endpoint_->init(opts);
+    // The endpoint clones the prototype handler per worker thread.
+    impl_->endpoint_->setHandler(std::make_shared<Impl>(*impl_));
+    impl_->endpoint_->serveThreaded();
+    return ok_status();
+  } catch (const std::exception& e) {
+    impl_->endpoint_.reset();
+    return Error::unavailable("cannot listen on " + impl_->options_.host + ":" +
+                              std::to_string(impl_->options_.port) + ": " + e.what());
+  }
+}
+
+int HttpServer::port() const {
+  return impl_->endpoint_
+             ? static_cast<int>(static_cast<std::uint16_t>(impl_->endpoint_->getPort()))
+             : 0;
+}
+
+void HttpServer::shutdown() {
+  if (impl_ && impl_->endpoint_) {
+    impl_->endpoint_->shutdown();
+    impl_->endpoint_.reset();
+  }
+}
+
+}  // namespace failcat

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "api/http_types.hpp"
+#include "api/router.hpp"
+#include "core/result.hpp"
+
+namespace failcat {
+
+class Metrics;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 2;
+  /// Largest request the server reads at all (Pistache answers 413 itself beyond it).
+  std::size_t max_request_bytes = (1u << 20) + (16u << 10);
+  /// Largest body of routes not listed in `large_body_routes`.
+  std::size_t max_body_bytes = 64u << 10;
+  /// Route templates allowed up to `max_request_bytes` of body (batch ingest).
+  std::vector<std::string> large_body_routes;
+  int header_timeout_ms = 10'000;
+  int body_timeout_ms = 30'000;
+};
+
+/// Runs before routing; returns a response to answer at once (401/403/503…) or nullopt to go on.
+using RequestGate = std::function<std::optional<HttpResponse>(HttpRequest&)>;
+
+/// The Pistache front end: turns wire requests into HttpRequest, routes them, enforces size
+/// limits, keeps HTTP/1.1 connections alive, stamps `X-Request-Id`, logs one access line and
+/// records HTTP metrics. Handlers answer through a Responder that may be called later from
+/// another thread, so no Pistache thread waits on an actor or a database.
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, const Router& router, Metrics& metrics,
+             RequestGate gate = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds and starts serving on background threads.
+  Status start();
+  /// The bound port (useful with port 0).
+  int port() const;
+  /// Stops accepting and closes connections.
+  void shutdown();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A request id from the caller's header when it is sane (1–128 of `[A-Za-z0-9._:-]`), else a
+/// fresh random one.
+std::string choose_request_id(const std::optional<std::string>& header);
+
+/// Percent-decodes a query component (`+` is a space). nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view text);
+
+}  // namespace failcat

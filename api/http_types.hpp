@@ -1,0 +1,54 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace failcat {
+
+/// A parsed HTTP request, independent of the server library so handlers are testable alone.
+struct HttpRequest {
+  std::string method;  ///< Upper case: GET, POST, PATCH, …
+  std::string path;    ///< Without the query string.
+  /// Decoded query parameters in arrival order.
+  std::vector<std::pair<std::string, std::string>> query;
+  /// Header names lower-cased.
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::string request_id;
+  /// Values of `{name}` segments of the matched route.
+  std::map<std::string, std::string> path_params;
+  /// The matched route template (`/api/v1/failures/{id}`), for metrics and logs.
+  std::string route;
+
+  std::optional<std::string> header(const std::string& lower_name) const {
+    const auto it = headers.find(lower_name);
+    if (it == headers.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  HttpResponse& with_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+/// Sends the response for one request. Call exactly once, from any thread; later calls are
+/// ignored.
+using Responder = std::function<void(HttpResponse)>;
+
+/// Handles one routed request; may answer now or later (from an actor's reply).
+using RouteHandler = std::function<void(const HttpRequest&, Responder)>;
+
+}  // namespace failcat
