@@ -603,3 +603,123 @@ TEST(StoreFactory, RedactsPasswords) {
 
 }  // namespace
 }  // namespace failcat
+
+// ---- Behaviour pinned beyond the first contract: batches larger than one INSERT, and a
+// PostgreSQL session that dies under the store.
+#include <unistd.h>
+
+#include <pqxx/pqxx>
+
+namespace failcat {
+namespace {
+
+TEST_P(StoreContract, LargeBatchSpansChunksAndKeepsTheFirstOfARepeatedKey) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 1200; ++i) rows.push_back(record(kNow + i));
+  rows[10].idempotency_key = "evt-dup";
+  rows[1100].idempotency_key = "evt-dup";  // same key, another failure, a later chunk
+  rows.push_back(rows[5]);                 // the same failure twice in one batch
+  auto inserted = store_->insert_batch(rows);
+  ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  EXPECT_EQ(*inserted, 1199u);
+  EXPECT_EQ(store_->list(TenantScope::all(), ListQuery{})->total, 1199);
+  auto owner = store_->find_by_idempotency_key(kTenantA, "evt-dup");
+  ASSERT_TRUE(owner.ok() && owner->has_value());
+  EXPECT_EQ((*owner)->id, rows[10].id);
+  EXPECT_FALSE(store_->get(TenantScope::all(), rows[1100].id)->has_value());
+}
+
+/// A schema of its own on the test server, so a test can choose the store's options.
+class ScratchPostgresSchema {
+ public:
+  ScratchPostgresSchema(std::string base_url, std::string name)
+      : base_url_(std::move(base_url)), name_(std::move(name)) {
+    exec("DROP SCHEMA IF EXISTS " + name_ + " CASCADE; CREATE SCHEMA " + name_);
+  }
+  ~ScratchPostgresSchema() {
+    try {
+      exec("DROP SCHEMA IF EXISTS " + name_ + " CASCADE");
+    } catch (const std::exception&) {
+      // A uniquely named schema left behind harms no other test.
+    }
+  }
+  std::string url() const {
+    const char sep = base_url_.find('?') == std::string::npos ? '?' : '&';
+    return base_url_ + sep + "options=-csearch_path%3D" + name_;
+  }
+  long long query_int(const std::string& sql) const {
+    pqxx::connection c(base_url_);
+    pqxx::work tx(c);
+    const long long value = tx.exec1(sql)[0].as<long long>();
+    tx.commit();
+    return value;
+  }
+
+ private:
+  void exec(const std::string& sql) const {
+    pqxx::connection c(base_url_);
+    pqxx::work tx(c);
+    tx.exec(sql);
+    tx.commit();
+  }
+  std::string base_url_;
+  std::string name_;
+};
+
+// A session killed server-side (failover, idle timeout, an operator) is noticed by the next
+// call, which reconnects with the same session settings and still succeeds.
+TEST(PostgresStore, NextCallSucceedsAfterItsSessionIsTerminated) {
+  const char* base = std::getenv("FAILCAT_TEST_DATABASE_URL");
+  if (base == nullptr || *base == '\0') {
+    const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
+    if (require != nullptr && std::string(require) == "1") FAIL() << "no test database";
+    GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
+  }
+  const std::string tag = std::to_string(getpid());
+  ScratchPostgresSchema schema(base, "fc_reconnect_" + tag);
+  StoreOptions options;
+  options.database_url = schema.url();
+  options.application_name = "failcat-reconnect-" + tag;
+  auto store = make_postgres_store(options);
+  ASSERT_TRUE(store->migrate().ok());
+  UuidV7Generator ids(99);
+  auto row = [&](Micros at) {
+    FailureRecord r;
+    r.id = ids.next(at / 1000);
+    r.run_id = "run-1";
+    r.tenant_id = kTenantA;
+    r.error_code = "E";
+    r.created_at = at;
+    r.updated_at = at;
+    return r;
+  };
+  ASSERT_TRUE(store->insert_batch({row(kNow)}).ok());
+
+  const std::string sessions =
+      "FROM pg_stat_activity WHERE application_name = '" + options.application_name + "'";
+  EXPECT_EQ(schema.query_int("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) " +
+                             sessions),
+            1);
+
+  auto after = store->insert_batch({row(kNow + 1)});
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(*after, 1u);
+  EXPECT_EQ(store->list(TenantScope::all(), ListQuery{})->total, 2);
+  EXPECT_EQ(schema.query_int("SELECT count(*) " + sessions), 1);
+}
+
+TEST(StoreErrors, ErrorMessagesNeverCarryThePassword) {
+  StoreOptions options;
+  options.database_url = "postgresql://failcat:s3cret-pw@127.0.0.1:1/none?connect_timeout=2";
+  auto store = open_store(options);
+  ASSERT_TRUE(store.ok());
+  auto listed = (*store)->list(TenantScope::all(), ListQuery{});
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().message.find("s3cret-pw"), std::string::npos) << listed.error().message;
+  auto migrated = (*store)->migrate();
+  ASSERT_FALSE(migrated.ok());
+  EXPECT_EQ(migrated.error().message.find("s3cret-pw"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace failcat
