@@ -708,6 +708,34 @@ TEST(PostgresStore, NextCallSucceedsAfterItsSessionIsTerminated) {
   EXPECT_EQ(schema.query_int("SELECT count(*) " + sessions), 1);
 }
 
+// A statement held up past statement_timeout (here by a lock) is `unavailable`, worth a retry,
+// and leaves the connection usable.
+TEST(PostgresStore, StatementTimeoutIsUnavailableAndTheStoreRecovers) {
+  const char* base = std::getenv("FAILCAT_TEST_DATABASE_URL");
+  if (base == nullptr || *base == '\0') {
+    const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
+    if (require != nullptr && std::string(require) == "1") FAIL() << "no test database";
+    GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
+  }
+  ScratchPostgresSchema schema(base, "fc_timeout_" + std::to_string(getpid()));
+  StoreOptions options;
+  options.database_url = schema.url();
+  options.statement_timeout_ms = 200;
+  auto store = make_postgres_store(options);
+  ASSERT_TRUE(store->migrate().ok());
+  {
+    pqxx::connection locker(schema.url());
+    pqxx::work hold(locker);
+    hold.exec("LOCK TABLE failure_matches IN ACCESS EXCLUSIVE MODE");
+    auto blocked = store->list(TenantScope::all(), ListQuery{});
+    ASSERT_FALSE(blocked.ok());
+    EXPECT_EQ(blocked.error().kind, ErrorKind::unavailable) << blocked.error().message;
+  }
+  auto after = store->list(TenantScope::all(), ListQuery{});
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->total, 0);
+}
+
 TEST(StoreErrors, ErrorMessagesNeverCarryThePassword) {
   StoreOptions options;
   options.database_url = "postgresql://failcat:s3cret-pw@127.0.0.1:1/none?connect_timeout=2";
