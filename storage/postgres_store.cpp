@@ -344,7 +344,7 @@ class Conditions {
   }
 
   /// " WHERE a AND b", or "" with no condition.
-  std::string sql() const {
+  [[nodiscard]] std::string sql() const {
     std::string s;
     for (const auto& t : terms_) s += (s.empty() ? " WHERE " : " AND ") + t;
     return s;
@@ -366,7 +366,7 @@ bool is_transient_sqlstate(const std::string& state) {
          state == "55P03";
 }
 
-/// The password of a URL or key=value connection string, if it carries one.
+/// The passwords written in a URL or key=value connection string, to scrub from messages.
 std::vector<std::string> passwords_in(const std::string& url) {
   std::vector<std::string> out;
   const auto scheme = url.find("://");
@@ -641,9 +641,10 @@ class PostgresStore final : public FailureStore {
 
       const auto count_by = [&](const char* column) {
         std::map<std::string, std::int64_t> out;
-        const std::string col = column;
-        for (const auto& row : params.exec(tx, "SELECT " + col + ", count(*)" + window + " AND " +
-                                                   col + " IS NOT NULL GROUP BY 1")) {
+        std::string sql = "SELECT ";
+        sql.append(column).append(", count(*)").append(window).append(" AND ");
+        sql.append(column).append(" IS NOT NULL GROUP BY 1");
+        for (const auto& row : params.exec(tx, sql)) {
           out[row[0].as<std::string>()] = row[1].as<std::int64_t>();
         }
         return out;
