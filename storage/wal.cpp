@@ -1,0 +1,714 @@
+#include "storage/wal.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+namespace failcat {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kSegmentHeaderBytes = 24;
+constexpr std::uint64_t kFrameHeaderBytes = 8;
+constexpr std::uint32_t kSegmentVersion = 1;
+constexpr char kSegmentMagic[8] = {'F', 'C', 'W', 'A', 'L', 'S', 'E', 'G'};
+constexpr char kCheckpointMagic[8] = {'F', 'C', 'W', 'A', 'L', 'C', 'K', 'P'};
+constexpr std::size_t kCheckpointBytes = 20;
+constexpr char kCheckpointName[] = "checkpoint";
+constexpr char kCheckpointTempName[] = "checkpoint.tmp";
+constexpr std::size_t kReadChunk = 64u << 10;
+constexpr std::size_t kMaxHints = 32;
+constexpr std::uint64_t kMinSegmentBytes = 64;
+
+struct CrcTables {
+  std::uint32_t t[8][256];
+};
+
+constexpr CrcTables make_crc_tables() {
+  CrcTables tables{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    tables.t[0][i] = c;
+  }
+  for (int s = 1; s < 8; ++s) {
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      const std::uint32_t prev = tables.t[s - 1][i];
+      tables.t[s][i] = (prev >> 8) ^ tables.t[0][prev & 0xff];
+    }
+  }
+  return tables;
+}
+
+constexpr CrcTables kCrc = make_crc_tables();
+
+std::uint32_t load_u32(const char* p) {
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<std::uint32_t>(b[0]) | static_cast<std::uint32_t>(b[1]) << 8 |
+         static_cast<std::uint32_t>(b[2]) << 16 | static_cast<std::uint32_t>(b[3]) << 24;
+}
+
+std::uint64_t load_u64(const char* p) {
+  return static_cast<std::uint64_t>(load_u32(p)) | static_cast<std::uint64_t>(load_u32(p + 4))
+                                                       << 32;
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void put_u64(std::string& out, std::uint64_t v) {
+  put_u32(out, static_cast<std::uint32_t>(v));
+  put_u32(out, static_cast<std::uint32_t>(v >> 32));
+}
+
+std::uint32_t frame_crc(std::string_view length_bytes, std::string_view payload) {
+  return crc32c(payload, crc32c(length_bytes));
+}
+
+std::string segment_name(std::uint64_t start_lsn) {
+  char name[64];
+  std::snprintf(name, sizeof name, "wal-%020llu.log", static_cast<unsigned long long>(start_lsn));
+  return name;
+}
+
+std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
+  constexpr std::string_view kPrefix = "wal-";
+  constexpr std::string_view kSuffix = ".log";
+  if (name.size() != kPrefix.size() + 20 + kSuffix.size()) return std::nullopt;
+  if (name.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  if (name.substr(name.size() - kSuffix.size()) != kSuffix) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : name.substr(kPrefix.size(), 20)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
+    v = v * 10 + digit;
+  }
+  if (v == 0) return std::nullopt;
+  return v;
+}
+
+std::string segment_header(std::uint64_t start_lsn) {
+  std::string h(kSegmentMagic, sizeof kSegmentMagic);
+  put_u32(h, kSegmentVersion);
+  put_u64(h, start_lsn);
+  put_u32(h, crc32c(h));
+  return h;
+}
+
+Error io_error(const std::string& what, const std::string& path, int err) {
+  return Error::unavailable("wal: " + what + " " + path + ": " + std::strerror(err));
+}
+
+bool write_all(int fd, const char* data, std::size_t size, std::uint64_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+// Reads up to `size` bytes at `offset`; fewer only at end of file. -1 on error.
+ssize_t read_up_to(int fd, char* data, std::size_t size, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+int close_fd(int fd) {
+  return fd >= 0 ? ::close(fd) : 0;
+}
+
+/// Walks the frames of one segment between two offsets, reading in chunks.
+class FrameScanner {
+ public:
+  enum class Outcome { record, end, truncated, corrupt, io_error };
+
+  FrameScanner(int fd, std::uint64_t offset, std::uint64_t end)
+      : fd_(fd), base_(offset), end_(end) {}
+
+  /// On `record`, `payload` views the frame's payload until the next call.
+  Outcome next(std::string_view& payload) {
+    frame_offset_ = base_ + pos_;
+    if (frame_offset_ >= end_) return Outcome::end;
+    const std::uint64_t remaining = end_ - frame_offset_;
+    if (remaining < kFrameHeaderBytes) return Outcome::truncated;
+    if (!fill(kFrameHeaderBytes)) return failed_ ? Outcome::io_error : Outcome::truncated;
+    const char* header = buf_.data() + pos_;
+    const std::uint32_t length = load_u32(header);
+    const std::uint32_t crc = load_u32(header + 4);
+    if (length > Wal::kMaxPayloadBytes) return Outcome::corrupt;
+    if (kFrameHeaderBytes + length > remaining) return Outcome::truncated;
+    if (!fill(kFrameHeaderBytes + length)) return failed_ ? Outcome::io_error : Outcome::truncated;
+    header = buf_.data() + pos_;
+    payload = std::string_view(header + kFrameHeaderBytes, length);
+    if (frame_crc(std::string_view(header, 4), payload) != crc) return Outcome::corrupt;
+    pos_ += kFrameHeaderBytes + length;
+    return Outcome::record;
+  }
+
+  /// Offset of the frame `next` looked at last (the truncation point after damage).
+  std::uint64_t frame_offset() const { return frame_offset_; }
+  /// Offset just past the last frame returned.
+  std::uint64_t offset() const { return base_ + pos_; }
+  int error_number() const { return errno_; }
+
+ private:
+  bool fill(std::uint64_t need) {
+    if (buf_.size() - pos_ >= need) return true;
+    buf_.erase(0, pos_);
+    base_ += pos_;
+    pos_ = 0;
+    const std::uint64_t want =
+        std::min<std::uint64_t>(std::max<std::uint64_t>(need, kReadChunk), end_ - base_);
+    const std::size_t have = buf_.size();
+    if (want <= have) return have >= need;
+    buf_.resize(static_cast<std::size_t>(want));
+    const ssize_t n =
+        read_up_to(fd_, buf_.data() + have, static_cast<std::size_t>(want - have), base_ + have);
+    if (n < 0) {
+      errno_ = errno;
+      failed_ = true;
+      buf_.resize(have);
+      return false;
+    }
+    buf_.resize(have + static_cast<std::size_t>(n));
+    return buf_.size() >= need;
+  }
+
+  int fd_;
+  std::uint64_t base_;  // file offset of buf_[0]
+  std::uint64_t end_;
+  std::string buf_;
+  std::size_t pos_ = 0;
+  std::uint64_t frame_offset_ = 0;
+  bool failed_ = false;
+  int errno_ = 0;
+};
+
+const char* describe(FrameScanner::Outcome outcome) {
+  switch (outcome) {
+    case FrameScanner::Outcome::truncated:
+      return "truncated frame";
+    case FrameScanner::Outcome::corrupt:
+      return "frame checksum mismatch";
+    case FrameScanner::Outcome::io_error:
+      return "read error";
+    default:
+      return "unexpected end";
+  }
+}
+
+}  // namespace
+
+std::uint32_t crc32c(std::string_view data, std::uint32_t crc) {
+  std::uint32_t c = ~crc;
+  const char* p = data.data();
+  std::size_t n = data.size();
+  while (n >= 8) {
+    const std::uint32_t lo = c ^ load_u32(p);
+    const std::uint32_t hi = load_u32(p + 4);
+    c = kCrc.t[7][lo & 0xff] ^ kCrc.t[6][(lo >> 8) & 0xff] ^ kCrc.t[5][(lo >> 16) & 0xff] ^
+        kCrc.t[4][lo >> 24] ^ kCrc.t[3][hi & 0xff] ^ kCrc.t[2][(hi >> 8) & 0xff] ^
+        kCrc.t[1][(hi >> 16) & 0xff] ^ kCrc.t[0][hi >> 24];
+    p += 8;
+    n -= 8;
+  }
+  while (n-- > 0) c = kCrc.t[0][(c ^ static_cast<unsigned char>(*p++)) & 0xff] ^ (c >> 8);
+  return ~c;
+}
+
+Wal::Wal(WalOptions options, int dir_fd) : options_(std::move(options)), dir_fd_(dir_fd) {}
+
+Wal::~Wal() {
+  close_reader();
+  close_fd(active_fd_);
+  close_fd(dir_fd_);  // also releases the flock
+}
+
+Result<std::unique_ptr<Wal>> Wal::open(WalOptions options) {
+  if (options.dir.empty()) return Error::invalid("dir", "wal: no directory given");
+  options.segment_bytes = std::max(options.segment_bytes, kMinSegmentBytes);
+  std::error_code ec;
+  fs::create_directories(options.dir, ec);
+  if (ec) return Error::unavailable("wal: cannot create " + options.dir + ": " + ec.message());
+  const int dir_fd = ::open(options.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return io_error("cannot open directory", options.dir, errno);
+  if (::flock(dir_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(dir_fd);
+    if (err == EWOULDBLOCK) {
+      return Error::unavailable("wal: " + options.dir + " is in use by another log");
+    }
+    return io_error("cannot lock", options.dir, err);
+  }
+  std::unique_ptr<Wal> wal(new Wal(std::move(options), dir_fd));
+  auto recovered = wal->recover();
+  if (!recovered) return std::move(recovered).error();
+  return Result<std::unique_ptr<Wal>>(std::move(wal));
+}
+
+Status Wal::recover() {
+  const fs::path dir(options_.dir);
+  ::unlink((dir / kCheckpointTempName).c_str());
+
+  // The checkpoint.
+  const std::string checkpoint_path = (dir / kCheckpointName).string();
+  if (const int fd = ::open(checkpoint_path.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    std::array<char, kCheckpointBytes + 1> buf{};
+    const ssize_t n = read_up_to(fd, buf.data(), buf.size(), 0);
+    const int err = errno;
+    ::close(fd);
+    if (n < 0) return io_error("cannot read", checkpoint_path, err);
+    const std::string_view body(buf.data(), 16);
+    if (n == static_cast<ssize_t>(kCheckpointBytes) &&
+        std::memcmp(buf.data(), kCheckpointMagic, sizeof kCheckpointMagic) == 0 &&
+        crc32c(body) == load_u32(buf.data() + 16)) {
+      persisted_lsn_ = load_u64(buf.data() + 8);
+    } else {
+      // NOTE: falling back to 0 replays whatever is still logged; the database inserts are
+      // idempotent (ON CONFLICT DO NOTHING), so this costs time, never correctness.
+      recovery_.checkpoint_corrupt = true;
+    }
+  } else if (errno != ENOENT) {
+    return io_error("cannot open", checkpoint_path, errno);
+  }
+  recovery_.checkpoint_lsn = persisted_lsn_;
+
+  // The segments, oldest first.
+  std::vector<std::pair<std::uint64_t, std::string>> found;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (auto start = parse_segment_name(name)) found.emplace_back(*start, name);
+  }
+  if (ec) return Error::unavailable("wal: cannot list " + options_.dir + ": " + ec.message());
+  std::sort(found.begin(), found.end());
+
+  bool removed_files = false;
+  bool tail_clean = false;               // the last kept segment may be appended to
+  std::uint64_t removed_tail_start = 0;  // LSNs of a removed torn segment are not reused
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    const bool last = i + 1 == found.size();
+    Segment seg;
+    seg.start_lsn = found[i].first;
+    seg.end_lsn = seg.start_lsn - 1;
+    seg.path = (dir / found[i].second).string();
+    // Records of an older segment end where the next one starts.
+    const std::uint64_t lsn_limit = last ? UINT64_MAX : found[i + 1].first - 1;
+
+    const int fd = ::open(seg.path.c_str(), (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) return io_error("cannot open", seg.path, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return io_error("cannot stat", seg.path, err);
+    }
+    seg.file_bytes = static_cast<std::uint64_t>(st.st_size);
+
+    std::array<char, kSegmentHeaderBytes> header{};
+    const ssize_t hn = read_up_to(fd, header.data(), header.size(), 0);
+    if (hn < 0) {
+      const int err = errno;
+      ::close(fd);
+      return io_error("cannot read", seg.path, err);
+    }
+    const bool header_ok =
+        hn == static_cast<ssize_t>(kSegmentHeaderBytes) &&
+        std::string_view(header.data(), kSegmentHeaderBytes) == segment_header(seg.start_lsn);
+    if (!header_ok) {
+      ::close(fd);
+      if (last) {
+        // The header is synced with the segment's first records, so a bad one on the last
+        // segment means nothing in it was ever acknowledged.
+        if (::unlink(seg.path.c_str()) != 0) return io_error("cannot remove", seg.path, errno);
+        recovery_.torn_bytes_dropped += seg.file_bytes;
+        recovery_.torn_segment_removed = true;
+        removed_tail_start = seg.start_lsn;
+        removed_files = true;
+        continue;
+      }
+      recovery_.corruptions.push_back(
+          WalCorruption{found[i].second, 0, seg.start_lsn, lsn_limit, "bad segment header"});
+      seg.valid_bytes = kSegmentHeaderBytes;
+      segments_.push_back(std::move(seg));
+      tail_clean = false;
+      continue;
+    }
+
+    FrameScanner scanner(fd, kSegmentHeaderBytes, seg.file_bytes);
+    std::string_view payload;
+    FrameScanner::Outcome outcome;
+    while ((outcome = scanner.next(payload)) == FrameScanner::Outcome::record) {
+      const std::uint64_t lsn = seg.end_lsn + 1;
+      if (lsn > lsn_limit) {
+        outcome = FrameScanner::Outcome::corrupt;
+        break;
+      }
+      seg.end_lsn = lsn;
+      if (lsn > persisted_lsn_) {
+        ++recovery_.replay_records;
+        recovery_.replay_bytes += payload.size();
+        unpersisted_bytes_ += kFrameHeaderBytes + payload.size();
+      }
+    }
+    if (outcome == FrameScanner::Outcome::io_error) {
+      ::close(fd);
+      return io_error("cannot read", seg.path, scanner.error_number());
+    }
+    seg.valid_bytes =
+        outcome == FrameScanner::Outcome::end ? scanner.offset() : scanner.frame_offset();
+    tail_clean = true;
+    if (outcome != FrameScanner::Outcome::end) {
+      if (last) {
+        if (::ftruncate(fd, static_cast<off_t>(seg.valid_bytes)) != 0 || ::fdatasync(fd) != 0) {
+          const int err = errno;
+          ::close(fd);
+          return io_error("cannot truncate", seg.path, err);
+        }
+        recovery_.torn_bytes_dropped += seg.file_bytes - seg.valid_bytes;
+        seg.file_bytes = seg.valid_bytes;
+      } else {
+        recovery_.corruptions.push_back(WalCorruption{
+            found[i].second, seg.valid_bytes, seg.end_lsn + 1, lsn_limit, describe(outcome)});
+        tail_clean = false;
+      }
+    }
+    ::close(fd);
+    segments_.push_back(std::move(seg));
+  }
+
+  std::uint64_t last_lsn = persisted_lsn_;
+  if (!segments_.empty()) last_lsn = std::max(last_lsn, segments_.back().end_lsn);
+  if (removed_tail_start > 0) last_lsn = std::max(last_lsn, removed_tail_start - 1);
+  next_lsn_ = last_lsn + 1;
+  synced_lsn_ = last_lsn;
+
+  // Keep appending to the last segment when it is intact, continues the LSN sequence and
+  // has room.
+  if (!segments_.empty() && tail_clean) {
+    const Segment& tail = segments_.back();
+    if (tail.end_lsn + 1 == next_lsn_ && tail.valid_bytes < options_.segment_bytes) {
+      active_fd_ = ::open(tail.path.c_str(), O_RDWR | O_CLOEXEC);
+      if (active_fd_ < 0) return io_error("cannot open", tail.path, errno);
+      active_ = true;
+    }
+  }
+
+  // Segments holding nothing above the checkpoint were due for deletion before the restart.
+  while (!segments_.empty() && segments_.front().end_lsn <= persisted_lsn_ &&
+         !(active_ && segments_.size() == 1)) {
+    if (::unlink(segments_.front().path.c_str()) != 0 && errno != ENOENT) {
+      return io_error("cannot remove", segments_.front().path, errno);
+    }
+    segments_.pop_front();
+    removed_files = true;
+  }
+  if (removed_files && ::fsync(dir_fd_) != 0) return io_error("cannot fsync", options_.dir, errno);
+  return ok_status();
+}
+
+Error Wal::fail(Error error) {
+  failed_ = error;
+  return error;
+}
+
+Status Wal::create_segment(std::uint64_t start_lsn) {
+  const std::string path = (fs::path(options_.dir) / segment_name(start_lsn)).string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot create", path, errno);
+  const std::string header = segment_header(start_lsn);
+  if (!write_all(fd, header.data(), header.size(), 0)) {
+    const int err = errno;
+    ::close(fd);
+    return io_error("cannot write", path, err);
+  }
+  Segment seg;
+  seg.start_lsn = start_lsn;
+  seg.end_lsn = start_lsn - 1;
+  seg.valid_bytes = kSegmentHeaderBytes;
+  seg.file_bytes = kSegmentHeaderBytes;
+  seg.path = path;
+  segments_.push_back(std::move(seg));
+  active_ = true;
+  active_fd_ = fd;
+  active_needs_datasync_ = true;
+  dir_dirty_ = true;
+  return ok_status();
+}
+
+Result<std::uint64_t> Wal::append(std::string_view payload) {
+  if (failed_) return *failed_;
+  const std::uint64_t frame = kFrameHeaderBytes + payload.size();
+  if (payload.size() > kMaxPayloadBytes || frame > options_.max_bytes) {
+    return Error::invalid("payload", "wal: record of " + std::to_string(payload.size()) +
+                                         " bytes exceeds the log's limits");
+  }
+  if (unpersisted_bytes_ + frame > options_.max_bytes) {
+    return Error{ErrorKind::overloaded,
+                 "wal: unpersisted bytes at the cap of " + std::to_string(options_.max_bytes),
+                 {}};
+  }
+  if (!active_) {
+    auto created = create_segment(next_lsn_);
+    if (!created) return fail(std::move(created).error());
+  }
+  std::string length;
+  put_u32(length, static_cast<std::uint32_t>(payload.size()));
+  buffer_ += length;
+  put_u32(buffer_, frame_crc(length, payload));
+  buffer_.append(payload.data(), payload.size());
+
+  const std::uint64_t lsn = next_lsn_++;
+  segments_.back().end_lsn = lsn;
+  unpersisted_bytes_ += frame;
+  return lsn;
+}
+
+Result<std::uint64_t> Wal::sync() {
+  if (failed_) return *failed_;
+  if (!buffer_.empty()) {
+    Segment& seg = segments_.back();
+    if (!write_all(active_fd_, buffer_.data(), buffer_.size(), seg.valid_bytes)) {
+      return fail(io_error("cannot write", seg.path, errno));
+    }
+    seg.valid_bytes += buffer_.size();
+    seg.file_bytes = seg.valid_bytes;
+    active_needs_datasync_ = true;
+    buffer_.clear();
+    if (buffer_.capacity() > (4u << 20)) std::string().swap(buffer_);
+  }
+  if (active_needs_datasync_) {
+    if (::fdatasync(active_fd_) != 0) {
+      return fail(io_error("cannot fdatasync", segments_.back().path, errno));
+    }
+    active_needs_datasync_ = false;
+  }
+  if (dir_dirty_) {
+    if (::fsync(dir_fd_) != 0) return fail(io_error("cannot fsync", options_.dir, errno));
+    dir_dirty_ = false;
+  }
+  synced_lsn_ = next_lsn_ - 1;
+  if (active_) {
+    const Segment& seg = segments_.back();
+    remember(synced_lsn_ + 1, Position{segments_.size() - 1, seg.valid_bytes});
+    if (seg.valid_bytes >= options_.segment_bytes) {
+      // Rotate only here, right after the fdatasync: older segments never hold unsynced data.
+      close_fd(active_fd_);
+      active_fd_ = -1;
+      active_ = false;
+    }
+  }
+  return synced_lsn_;
+}
+
+void Wal::close_reader() {
+  close_fd(reader_fd_);
+  reader_fd_ = -1;
+  reader_segment_ = 0;
+}
+
+Result<int> Wal::read_fd(std::size_t index) {
+  const Segment& seg = segments_[index];
+  if (active_ && index + 1 == segments_.size()) return active_fd_;
+  if (reader_fd_ >= 0 && reader_segment_ == seg.start_lsn) return reader_fd_;
+  close_reader();
+  const int fd = ::open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open", seg.path, errno);
+  reader_fd_ = fd;
+  reader_segment_ = seg.start_lsn;
+  return fd;
+}
+
+void Wal::remember(std::uint64_t lsn, const Position& pos) {
+  if (pos.index >= segments_.size()) return;
+  hints_.push_back(Hint{lsn, segments_[pos.index].start_lsn, pos.offset});
+  if (hints_.size() > kMaxHints) hints_.pop_front();
+}
+
+Result<Wal::Position> Wal::locate(std::uint64_t lsn) {
+  std::size_t i = 0;
+  while (i < segments_.size() && segments_[i].end_lsn < lsn) ++i;
+  if (i == segments_.size()) return Position{i, 0};
+  const Segment& seg = segments_[i];
+  if (seg.start_lsn >= lsn) return Position{i, kSegmentHeaderBytes};
+
+  std::uint64_t cur = seg.start_lsn;
+  std::uint64_t offset = kSegmentHeaderBytes;
+  for (const Hint& h : hints_) {
+    if (h.segment_start == seg.start_lsn && h.lsn <= lsn && h.lsn > cur) {
+      cur = h.lsn;
+      offset = h.offset;
+    }
+  }
+  auto fd = read_fd(i);
+  if (!fd) return std::move(fd).error();
+  FrameScanner scanner(*fd, offset, seg.valid_bytes);
+  std::string_view payload;
+  while (cur < lsn) {
+    const auto outcome = scanner.next(payload);
+    if (outcome != FrameScanner::Outcome::record) {
+      return Error::unavailable("wal: " + seg.path + " changed on disk: " + describe(outcome));
+    }
+    ++cur;
+  }
+  return Position{i, scanner.offset()};
+}
+
+std::uint64_t Wal::bytes_after(const Position& pos) const {
+  if (pos.index >= segments_.size()) return 0;
+  std::uint64_t bytes = segments_[pos.index].valid_bytes - pos.offset;
+  for (std::size_t j = pos.index + 1; j < segments_.size(); ++j) {
+    bytes += segments_[j].valid_bytes - kSegmentHeaderBytes;
+  }
+  return bytes + buffer_.size();
+}
+
+Result<std::vector<WalRecord>> Wal::read_from(std::uint64_t lsn, std::size_t max_records,
+                                              std::size_t max_bytes) {
+  std::vector<WalRecord> out;
+  std::uint64_t cur = std::max(lsn, persisted_lsn_ + 1);
+  if (cur > synced_lsn_ || max_records == 0) return out;
+  auto located = locate(cur);
+  if (!located) return std::move(located).error();
+  Position pos = *located;
+
+  std::size_t bytes = 0;
+  bool full = false;
+  while (pos.index < segments_.size() && !full) {
+    const Segment& seg = segments_[pos.index];
+    cur = std::max(cur, seg.start_lsn);  // skips LSNs lost to corruption
+    auto fd = read_fd(pos.index);
+    if (!fd) return std::move(fd).error();
+    FrameScanner scanner(*fd, pos.offset, seg.valid_bytes);
+    std::string_view payload;
+    while (true) {
+      if (out.size() >= max_records || cur > synced_lsn_) {
+        full = true;
+        break;
+      }
+      const auto outcome = scanner.next(payload);
+      if (outcome == FrameScanner::Outcome::end) break;
+      if (outcome != FrameScanner::Outcome::record) {
+        return Error::unavailable("wal: " + seg.path + " changed on disk: " + describe(outcome));
+      }
+      if (!out.empty() && bytes + payload.size() > max_bytes) {
+        pos.offset = scanner.frame_offset();
+        full = true;
+        break;
+      }
+      out.push_back(WalRecord{cur++, std::string(payload)});
+      bytes += payload.size();
+      pos.offset = scanner.offset();
+    }
+    if (full) break;
+    ++pos.index;
+    pos.offset = kSegmentHeaderBytes;
+  }
+  remember(cur, pos);
+  return out;
+}
+
+Status Wal::replay(const std::function<void(std::uint64_t, std::string_view)>& visit) {
+  std::uint64_t next = persisted_lsn_ + 1;
+  while (true) {
+    auto batch = read_from(next, 1024, 4u << 20);
+    if (!batch) return std::move(batch).error();
+    if (batch->empty()) return ok_status();
+    for (const WalRecord& r : *batch) visit(r.lsn, r.payload);
+    next = batch->back().lsn + 1;
+  }
+}
+
+Status Wal::write_checkpoint(std::uint64_t lsn) {
+  const fs::path dir(options_.dir);
+  const std::string temp = (dir / kCheckpointTempName).string();
+  const std::string path = (dir / kCheckpointName).string();
+  std::string body(kCheckpointMagic, sizeof kCheckpointMagic);
+  put_u64(body, lsn);
+  put_u32(body, crc32c(body));
+
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot create", temp, errno);
+  if (!write_all(fd, body.data(), body.size(), 0) || ::fdatasync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return io_error("cannot write", temp, err);
+  }
+  if (::close(fd) != 0) return io_error("cannot close", temp, errno);
+  if (::rename(temp.c_str(), path.c_str()) != 0) return io_error("cannot rename", temp, errno);
+  if (::fsync(dir_fd_) != 0) return io_error("cannot fsync", options_.dir, errno);
+  return ok_status();
+}
+
+Status Wal::mark_persisted(std::uint64_t lsn) {
+  if (lsn <= persisted_lsn_) return ok_status();
+  if (lsn > synced_lsn_) {
+    return Error::invalid("lsn", "wal: cannot mark " + std::to_string(lsn) +
+                                     " persisted; last synced is " + std::to_string(synced_lsn_));
+  }
+  auto pos = locate(lsn + 1);
+  if (!pos) return std::move(pos).error();
+  const std::uint64_t remaining = bytes_after(*pos);
+  auto checkpointed = write_checkpoint(lsn);
+  if (!checkpointed) return checkpointed;
+  persisted_lsn_ = lsn;
+  unpersisted_bytes_ = remaining;
+
+  // Only after the checkpoint is durable may the records it covers disappear.
+  while (!segments_.empty() && segments_.front().end_lsn <= lsn &&
+         !(active_ && segments_.size() == 1)) {
+    const Segment& seg = segments_.front();
+    if (reader_fd_ >= 0 && reader_segment_ == seg.start_lsn) close_reader();
+    if (::unlink(seg.path.c_str()) != 0 && errno != ENOENT) {
+      return io_error("cannot remove", seg.path, errno);
+    }
+    segments_.pop_front();
+  }
+  hints_.erase(
+      std::remove_if(hints_.begin(), hints_.end(), [lsn](const Hint& h) { return h.lsn <= lsn; }),
+      hints_.end());
+  return ok_status();
+}
+
+WalStats Wal::stats() const {
+  WalStats s;
+  for (const Segment& seg : segments_) s.bytes_on_disk += seg.file_bytes;
+  s.unpersisted_bytes = unpersisted_bytes_;
+  s.backlog_records = last_lsn() - std::min(persisted_lsn_, last_lsn());
+  s.buffered_bytes = buffer_.size();
+  s.segment_count = segments_.size();
+  s.last_lsn = last_lsn();
+  s.last_synced_lsn = synced_lsn_;
+  s.persisted_lsn = persisted_lsn_;
+  return s;
+}
+
+}  // namespace failcat

@@ -1,0 +1,564 @@
+#include "storage/wal.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace failcat {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kHeader = 24;
+constexpr std::uint64_t kFrame = 8;
+
+std::string payload_of(std::uint64_t i, std::size_t size = 20) {
+  std::string p = "record-" + std::to_string(i) + "-";
+  p.resize(std::max(size, p.size()), static_cast<char>('a' + i % 26));
+  return p;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+class WalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "failcat-wal-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  WalOptions options(std::uint64_t segment_bytes = 16u << 20,
+                     std::uint64_t max_bytes = 1ull << 30) const {
+    return WalOptions{dir_.string(), segment_bytes, max_bytes};
+  }
+
+  std::unique_ptr<Wal> open(const WalOptions& opts) {
+    auto wal = Wal::open(opts);
+    EXPECT_TRUE(wal.ok()) << (wal.ok() ? "" : wal.error().message);
+    return wal.ok() ? std::move(wal).value() : nullptr;
+  }
+  std::unique_ptr<Wal> open() { return open(options()); }
+
+  static void append_n(Wal& wal, std::uint64_t from, std::uint64_t to, std::size_t size = 20) {
+    for (std::uint64_t i = from; i <= to; ++i) {
+      auto lsn = wal.append(payload_of(i, size));
+      ASSERT_TRUE(lsn.ok()) << lsn.error().message;
+      EXPECT_EQ(*lsn, i);
+    }
+  }
+
+  static std::vector<WalRecord> replay_all(Wal& wal) {
+    std::vector<WalRecord> out;
+    auto st = wal.replay([&out](std::uint64_t lsn, std::string_view payload) {
+      out.push_back(WalRecord{lsn, std::string(payload)});
+    });
+    EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+    return out;
+  }
+
+  static void expect_records(const std::vector<WalRecord>& records, std::uint64_t from,
+                             std::uint64_t to, std::size_t size = 20) {
+    ASSERT_EQ(records.size(), to + 1 - from);
+    for (std::uint64_t i = from; i <= to; ++i) {
+      EXPECT_EQ(records[i - from].lsn, i);
+      EXPECT_EQ(records[i - from].payload, payload_of(i, size));
+    }
+  }
+
+  std::vector<fs::path> segments() const {
+    std::vector<fs::path> out;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      if (entry.path().filename().string().rfind("wal-", 0) == 0) out.push_back(entry.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  fs::path dir_;
+};
+
+TEST(Crc32c, MatchesKnownVectors) {
+  EXPECT_EQ(crc32c(""), 0u);
+  EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  const std::string text = "The quick brown fox jumps over the lazy dog, twice over.";
+  for (std::size_t split = 0; split <= text.size(); ++split) {
+    EXPECT_EQ(crc32c(text.substr(split), crc32c(text.substr(0, split))), crc32c(text));
+  }
+}
+
+TEST_F(WalTest, EmptyDirectoryStartsAtLsnOne) {
+  auto wal = open();
+  ASSERT_TRUE(wal);
+  EXPECT_EQ(wal->last_lsn(), 0u);
+  EXPECT_TRUE(replay_all(*wal).empty());
+  EXPECT_EQ(*wal->append("x"), 1u);
+  EXPECT_EQ(*wal->append("y"), 2u);
+}
+
+TEST_F(WalTest, AppendSyncReopenReplaysAll) {
+  {
+    auto wal = open();
+    ASSERT_TRUE(wal);
+    append_n(*wal, 1, 100);
+    EXPECT_TRUE(wal->has_unsynced());
+    auto synced = wal->sync();
+    ASSERT_TRUE(synced.ok());
+    EXPECT_EQ(*synced, 100u);
+    EXPECT_FALSE(wal->has_unsynced());
+  }
+  auto wal = open();
+  ASSERT_TRUE(wal);
+  EXPECT_EQ(wal->recovery().replay_records, 100u);
+  EXPECT_EQ(wal->recovery().torn_bytes_dropped, 0u);
+  EXPECT_TRUE(wal->recovery().corruptions.empty());
+  expect_records(replay_all(*wal), 1, 100);
+  EXPECT_EQ(*wal->append("next"), 101u);
+}
+
+TEST_F(WalTest, UnsyncedAppendsAreNotRecovered) {
+  {
+    auto wal = open();
+    append_n(*wal, 1, 5);
+    ASSERT_TRUE(wal->sync().ok());
+    append_n(*wal, 6, 8);
+  }
+  auto wal = open();
+  expect_records(replay_all(*wal), 1, 5);
+  EXPECT_EQ(*wal->append(payload_of(6)), 6u);
+}
+
+TEST_F(WalTest, ReadFromReturnsOnlySyncedRecords) {
+  auto wal = open();
+  append_n(*wal, 1, 3);
+  auto before = wal->read_from(1, 100, 1 << 20);
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->empty());
+  ASSERT_TRUE(wal->sync().ok());
+  append_n(*wal, 4, 5);
+  auto after = wal->read_from(1, 100, 1 << 20);
+  ASSERT_TRUE(after.ok());
+  expect_records(*after, 1, 3);
+}
+
+TEST_F(WalTest, ReadFromHonoursRecordAndByteLimits) {
+  {
+    auto wal = open();
+    append_n(*wal, 1, 10, 100);
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  auto wal = open();
+  auto first = wal->read_from(1, 3, 1 << 20);
+  ASSERT_TRUE(first.ok());
+  expect_records(*first, 1, 3, 100);
+  auto by_bytes = wal->read_from(4, 100, 250);
+  ASSERT_TRUE(by_bytes.ok());
+  expect_records(*by_bytes, 4, 5, 100);
+  auto at_least_one = wal->read_from(6, 100, 1);
+  ASSERT_TRUE(at_least_one.ok());
+  expect_records(*at_least_one, 6, 6, 100);
+  auto middle = wal->read_from(9, 100, 1 << 20);  // no hint: scans from the segment start
+  ASSERT_TRUE(middle.ok());
+  expect_records(*middle, 9, 10, 100);
+  auto past = wal->read_from(11, 100, 1 << 20);
+  ASSERT_TRUE(past.ok());
+  EXPECT_TRUE(past->empty());
+  auto none = wal->read_from(1, 0, 1 << 20);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(WalTest, DrainsInBatchesWhileAppendsContinue) {
+  auto wal = open(options(512));
+  std::uint64_t appended = 0;
+  std::uint64_t cursor = 1;
+  std::vector<WalRecord> drained;
+  for (int round = 0; round < 40; ++round) {
+    append_n(*wal, appended + 1, appended + 10, 30);
+    appended += 10;
+    ASSERT_TRUE(wal->sync().ok());
+    auto batch = wal->read_from(cursor, 7, 1 << 20);
+    ASSERT_TRUE(batch.ok());
+    ASSERT_FALSE(batch->empty());
+    drained.insert(drained.end(), batch->begin(), batch->end());
+    cursor = batch->back().lsn + 1;
+    ASSERT_TRUE(wal->mark_persisted(batch->back().lsn).ok());
+  }
+  while (true) {
+    auto batch = wal->read_from(cursor, 7, 1 << 20);
+    ASSERT_TRUE(batch.ok());
+    if (batch->empty()) break;
+    drained.insert(drained.end(), batch->begin(), batch->end());
+    cursor = batch->back().lsn + 1;
+    ASSERT_TRUE(wal->mark_persisted(batch->back().lsn).ok());
+  }
+  expect_records(drained, 1, appended, 30);
+  const WalStats s = wal->stats();
+  EXPECT_EQ(s.backlog_records, 0u);
+  EXPECT_EQ(s.unpersisted_bytes, 0u);
+  EXPECT_EQ(s.persisted_lsn, appended);
+  EXPECT_LE(s.segment_count, 2u);
+}
+
+TEST_F(WalTest, RereadsABatchAfterAFailedPersist) {
+  auto wal = open(options(400));
+  append_n(*wal, 1, 30);
+  ASSERT_TRUE(wal->sync().ok());
+  auto first = wal->read_from(1, 10, 1 << 20);
+  auto ahead = wal->read_from(11, 10, 1 << 20);
+  ASSERT_TRUE(first.ok() && ahead.ok());
+  // The database rejected the first batch: the persister reads it again.
+  auto again = wal->read_from(1, 10, 1 << 20);
+  ASSERT_TRUE(again.ok());
+  expect_records(*again, 1, 10);
+}
+
+TEST_F(WalTest, MarkPersistedDeletesSegmentsAndReplaysOnlyLaterRecords) {
+  {
+    auto wal = open(options(1024));
+    for (std::uint64_t i = 1; i <= 50; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    const auto before = segments().size();
+    ASSERT_GE(before, 5u);
+    ASSERT_TRUE(wal->mark_persisted(30).ok());
+    EXPECT_EQ(wal->persisted_lsn(), 30u);
+    EXPECT_LT(segments().size(), before);
+    EXPECT_EQ(wal->stats().segment_count, segments().size());
+    EXPECT_EQ(wal->stats().backlog_records, 20u);
+    EXPECT_EQ(wal->stats().unpersisted_bytes, 20 * (kFrame + 100));
+    // The first remaining segment still covers LSN 31.
+    const std::string first = segments().front().filename().string();
+    EXPECT_LE(std::stoull(first.substr(4, 20)), 31u);
+    auto from_start = wal->read_from(1, 100, 1 << 20);
+    ASSERT_TRUE(from_start.ok());
+    expect_records(*from_start, 31, 50, 100);
+    EXPECT_TRUE(wal->mark_persisted(10).ok());  // going backwards changes nothing
+    EXPECT_EQ(wal->persisted_lsn(), 30u);
+  }
+  auto wal = open(options(1024));
+  EXPECT_EQ(wal->recovery().checkpoint_lsn, 30u);
+  EXPECT_EQ(wal->recovery().replay_records, 20u);
+  expect_records(replay_all(*wal), 31, 50, 100);
+  EXPECT_EQ(wal->stats().unpersisted_bytes, 20 * (kFrame + 100));
+  EXPECT_EQ(*wal->append("more"), 51u);
+}
+
+TEST_F(WalTest, MarkPersistedBeyondSyncedIsRejected) {
+  auto wal = open();
+  append_n(*wal, 1, 5);
+  auto st = wal->mark_persisted(1);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().kind, ErrorKind::invalid_argument);
+  ASSERT_TRUE(wal->sync().ok());
+  EXPECT_TRUE(wal->mark_persisted(5).ok());
+  EXPECT_FALSE(wal->mark_persisted(6).ok());
+}
+
+TEST_F(WalTest, LsnsContinueAfterEverySegmentWasDeleted) {
+  {
+    auto wal = open(options(64));  // every record fills a segment
+    for (std::uint64_t i = 1; i <= 3; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    ASSERT_EQ(segments().size(), 3u);
+    ASSERT_TRUE(wal->mark_persisted(3).ok());
+    EXPECT_TRUE(segments().empty());
+    EXPECT_EQ(wal->stats().bytes_on_disk, 0u);
+  }
+  auto wal = open(options(64));
+  EXPECT_TRUE(replay_all(*wal).empty());
+  EXPECT_EQ(*wal->append("after"), 4u);
+  ASSERT_TRUE(wal->sync().ok());
+  ASSERT_EQ(segments().size(), 1u);
+  EXPECT_EQ(segments()[0].filename().string(), "wal-00000000000000000004.log");
+}
+
+TEST_F(WalTest, RotatesSegmentsAtConfiguredSize) {
+  const std::uint64_t segment_bytes = 1000;
+  auto wal = open(options(segment_bytes));
+  for (std::uint64_t i = 1; i <= 60; ++i) {
+    append_n(*wal, i, i, 100);
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  // Each segment takes records until it reaches 1000 bytes: header + 9 frames of 108.
+  const auto files = segments();
+  ASSERT_EQ(files.size(), 6u);
+  EXPECT_EQ(wal->stats().segment_count, 6u);
+  std::uint64_t expected_start = 1;
+  std::uint64_t total = 0;
+  for (const auto& f : files) {
+    EXPECT_EQ(f.filename().string(),
+              "wal-" + std::string(20 - std::to_string(expected_start).size(), '0') +
+                  std::to_string(expected_start) + ".log");
+    const auto size = fs::file_size(f);
+    total += size;
+    EXPECT_LE(size, segment_bytes + kFrame + 100);
+    expected_start += (size - kHeader) / (kFrame + 100);
+  }
+  EXPECT_EQ(expected_start, 61u);
+  EXPECT_EQ(wal->stats().bytes_on_disk, total);
+  wal.reset();
+  auto reopened = open(options(segment_bytes));
+  expect_records(replay_all(*reopened), 1, 60, 100);
+}
+
+TEST_F(WalTest, ByteCapAnswersOverloaded) {
+  // Frames of 108 bytes: nine fit under 1000.
+  auto wal = open(options(16u << 20, 1000));
+  append_n(*wal, 1, 9, 100);
+  auto refused = wal->append(payload_of(10, 100));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::overloaded);
+  EXPECT_EQ(wal->last_lsn(), 9u);
+  EXPECT_EQ(wal->stats().unpersisted_bytes, 9 * (kFrame + 100));
+  ASSERT_TRUE(wal->sync().ok());
+  EXPECT_FALSE(wal->append(payload_of(10, 100)).ok());
+  ASSERT_TRUE(wal->mark_persisted(3).ok());
+  append_n(*wal, 10, 12, 100);
+  EXPECT_FALSE(wal->append(payload_of(13, 100)).ok());
+
+  auto too_big = wal->append(std::string(2000, 'x'));
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.error().kind, ErrorKind::invalid_argument);
+}
+
+TEST_F(WalTest, TornTailAtEveryByteOffsetIsDropped) {
+  // Four records, then the fifth cut at every byte of its frame.
+  const std::uint64_t good_end = kHeader + 4 * (kFrame + 20);
+  const std::uint64_t full_end = good_end + kFrame + 20;
+  for (std::uint64_t cut = good_end; cut < full_end; ++cut) {
+    SCOPED_TRACE(cut);
+    fs::remove_all(dir_);
+    {
+      auto wal = open();
+      append_n(*wal, 1, 5);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    const auto files = segments();
+    ASSERT_EQ(files.size(), 1u);
+    ASSERT_EQ(fs::file_size(files[0]), full_end);
+    fs::resize_file(files[0], cut);
+    {
+      auto wal = open();
+      ASSERT_TRUE(wal);
+      EXPECT_EQ(wal->recovery().torn_bytes_dropped, cut - good_end);
+      EXPECT_TRUE(wal->recovery().corruptions.empty());
+      EXPECT_EQ(fs::file_size(files[0]), good_end);
+      expect_records(replay_all(*wal), 1, 4);
+      auto lsn = wal->append(payload_of(5));
+      ASSERT_TRUE(lsn.ok());
+      EXPECT_EQ(*lsn, 5u);
+      append_n(*wal, 6, 6);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    auto wal = open();
+    expect_records(replay_all(*wal), 1, 6);
+  }
+}
+
+TEST_F(WalTest, CorruptTailBytesAreDropped) {
+  // Flip one byte in each part of the third of five frames: length, crc, payload.
+  const std::uint64_t third = kHeader + 2 * (kFrame + 20);
+  for (std::uint64_t at : {third + 1, third + 5, third + kFrame, third + kFrame + 19}) {
+    SCOPED_TRACE(at);
+    fs::remove_all(dir_);
+    {
+      auto wal = open();
+      append_n(*wal, 1, 5);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    const fs::path file = segments().at(0);
+    std::string bytes = read_bytes(file);
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x5a);
+    write_bytes(file, bytes);
+    auto wal = open();
+    ASSERT_TRUE(wal);
+    expect_records(replay_all(*wal), 1, 2);
+    EXPECT_EQ(fs::file_size(file), third);
+    EXPECT_EQ(*wal->append(payload_of(3)), 3u);
+  }
+}
+
+TEST_F(WalTest, ZeroFilledTailIsDropped) {
+  {
+    auto wal = open();
+    append_n(*wal, 1, 3);
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  const fs::path file = segments().at(0);
+  const auto good = fs::file_size(file);
+  write_bytes(file, read_bytes(file) + std::string(4096, '\0'));
+  auto wal = open();
+  EXPECT_EQ(wal->recovery().torn_bytes_dropped, 4096u);
+  EXPECT_EQ(fs::file_size(file), good);
+  expect_records(replay_all(*wal), 1, 3);
+}
+
+TEST_F(WalTest, TornHeaderOfTheLastSegmentRemovesIt) {
+  {
+    auto wal = open(options(64));
+    for (std::uint64_t i = 1; i <= 3; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+  }
+  const auto files = segments();
+  ASSERT_EQ(files.size(), 3u);
+  fs::resize_file(files[2], 10);
+  auto wal = open(options(64));
+  EXPECT_TRUE(wal->recovery().torn_segment_removed);
+  EXPECT_EQ(segments().size(), 2u);
+  expect_records(replay_all(*wal), 1, 2, 100);
+  // The removed segment's LSNs are not handed out again.
+  EXPECT_EQ(*wal->append("x"), 3u);
+}
+
+TEST_F(WalTest, CorruptionInAnOlderSegmentIsReportedAndSkipped) {
+  {
+    auto wal = open(options(400));  // four 108-byte frames take a segment past 400
+    for (std::uint64_t i = 1; i <= 12; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+  }
+  const auto files = segments();
+  ASSERT_EQ(files.size(), 3u);  // LSNs 1-4, 5-8, 9-12
+  std::string bytes = read_bytes(files[1]);
+  const std::size_t second_frame = kHeader + (kFrame + 100) + kFrame + 50;
+  bytes[second_frame] = static_cast<char>(bytes[second_frame] ^ 1);
+  write_bytes(files[1], bytes);
+
+  auto wal = open(options(400));
+  ASSERT_TRUE(wal);
+  ASSERT_EQ(wal->recovery().corruptions.size(), 1u);
+  const WalCorruption& c = wal->recovery().corruptions[0];
+  EXPECT_EQ(c.segment, files[1].filename().string());
+  EXPECT_EQ(c.offset, kHeader + kFrame + 100);
+  EXPECT_EQ(c.first_lost_lsn, 6u);
+  EXPECT_EQ(c.last_lost_lsn, 8u);
+  EXPECT_EQ(fs::file_size(files[1]), bytes.size());  // evidence is kept, not truncated
+  const auto records = replay_all(*wal);
+  std::vector<std::uint64_t> lsns;
+  for (const auto& r : records) lsns.push_back(r.lsn);
+  EXPECT_EQ(lsns, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 9, 10, 11, 12}));
+  EXPECT_EQ(*wal->append(payload_of(13, 100)), 13u);
+  ASSERT_TRUE(wal->sync().ok());
+  ASSERT_TRUE(wal->mark_persisted(9).ok());
+  EXPECT_EQ(segments().size(), 2u);  // 9-12 and the new 13-
+  EXPECT_FALSE(fs::exists(files[1]));
+}
+
+TEST_F(WalTest, BadHeaderInAnOlderSegmentIsReported) {
+  {
+    auto wal = open(options(64));
+    for (std::uint64_t i = 1; i <= 3; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+  }
+  const auto files = segments();
+  std::string bytes = read_bytes(files[1]);
+  bytes[0] = 'X';
+  write_bytes(files[1], bytes);
+  auto wal = open(options(64));
+  ASSERT_EQ(wal->recovery().corruptions.size(), 1u);
+  EXPECT_EQ(wal->recovery().corruptions[0].first_lost_lsn, 2u);
+  EXPECT_EQ(wal->recovery().corruptions[0].last_lost_lsn, 2u);
+  const auto records = replay_all(*wal);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].lsn, 1u);
+  EXPECT_EQ(records[1].lsn, 3u);
+}
+
+TEST_F(WalTest, CorruptCheckpointReplaysEverythingStillLogged) {
+  {
+    auto wal = open();
+    append_n(*wal, 1, 5);
+    ASSERT_TRUE(wal->sync().ok());
+    ASSERT_TRUE(wal->mark_persisted(3).ok());
+  }
+  std::string bytes = read_bytes(dir_ / "checkpoint");
+  ASSERT_EQ(bytes.size(), 20u);
+  bytes[9] ^= 1;
+  write_bytes(dir_ / "checkpoint", bytes);
+  auto wal = open();
+  EXPECT_TRUE(wal->recovery().checkpoint_corrupt);
+  expect_records(replay_all(*wal), 1, 5);
+  EXPECT_EQ(*wal->append("x"), 6u);
+}
+
+TEST_F(WalTest, SecondOpenOfTheSameDirectoryFails) {
+  auto wal = open();
+  auto second = Wal::open(options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().kind, ErrorKind::unavailable);
+  wal.reset();
+  EXPECT_TRUE(Wal::open(options()).ok());
+}
+
+TEST_F(WalTest, StatsTrackBacklogAndSync) {
+  auto wal = open();
+  append_n(*wal, 1, 4, 92);  // 100-byte frames
+  WalStats s = wal->stats();
+  EXPECT_EQ(s.last_lsn, 4u);
+  EXPECT_EQ(s.last_synced_lsn, 0u);
+  EXPECT_EQ(s.backlog_records, 4u);
+  EXPECT_EQ(s.buffered_bytes, 400u);
+  EXPECT_EQ(s.unpersisted_bytes, 400u);
+  EXPECT_EQ(s.segment_count, 1u);
+  ASSERT_TRUE(wal->sync().ok());
+  s = wal->stats();
+  EXPECT_EQ(s.last_synced_lsn, 4u);
+  EXPECT_EQ(s.buffered_bytes, 0u);
+  EXPECT_EQ(s.bytes_on_disk, kHeader + 400);
+  ASSERT_TRUE(wal->mark_persisted(3).ok());
+  s = wal->stats();
+  EXPECT_EQ(s.backlog_records, 1u);
+  EXPECT_EQ(s.unpersisted_bytes, 100u);
+  EXPECT_EQ(s.persisted_lsn, 3u);
+}
+
+TEST_F(WalTest, IgnoresUnrelatedFilesAndStaleTemporaries) {
+  write_bytes(dir_ / "README", "not a segment");
+  write_bytes(dir_ / "checkpoint.tmp", "half written");
+  write_bytes(dir_ / "wal-123.log", "bad name");
+  auto wal = open();
+  ASSERT_TRUE(wal);
+  EXPECT_FALSE(fs::exists(dir_ / "checkpoint.tmp"));
+  EXPECT_TRUE(fs::exists(dir_ / "README"));
+  EXPECT_EQ(*wal->append("x"), 1u);
+}
+
+TEST_F(WalTest, CreatesAMissingDirectory) {
+  const WalOptions opts{(dir_ / "a" / "b").string(), 16u << 20, 1u << 20};
+  auto wal = Wal::open(opts);
+  ASSERT_TRUE(wal.ok());
+  EXPECT_TRUE(fs::is_directory(dir_ / "a" / "b"));
+  EXPECT_FALSE(Wal::open(WalOptions{}).ok());
+}
+
+}  // namespace
+}  // namespace failcat
