@@ -89,6 +89,11 @@ class FailureStore {
 
   /// A cheap round trip proving the connection works (readiness).
   virtual Status ping() = 0;
+
+  /// True when this connection leads the periodic jobs (rollups, exports, retention, alerts).
+  /// PostgreSQL: a session advisory lock, held until the connection ends, so one node of many
+  /// runs the jobs. SQLite: always true (one process owns the file).
+  virtual Result<bool> try_acquire_leadership() = 0;
 };
 
 }  // namespace failcat

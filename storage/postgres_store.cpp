@@ -24,6 +24,8 @@ namespace {
 
 /// Session-level advisory lock serialising migrations across nodes ("failcat" in ASCII).
 constexpr std::int64_t kMigrationLockKey = 0x6661696C636174;
+// Held by the node that runs the periodic jobs.
+constexpr std::int64_t kLeaderLockKey = 0x6661696C636175;
 /// Rows per multi-row INSERT: 500 x 23 parameters stays far below PostgreSQL's 65535.
 constexpr std::size_t kInsertChunkRows = 500;
 /// Distinct (error_code, message) pairs fetched before regrouping misses by signature.
@@ -739,6 +741,21 @@ class PostgresStore final : public FailureStore {
     });
   }
 
+  Result<bool> try_acquire_leadership() override {
+    return run<bool>("leadership", [&](pqxx::connection& c) -> Result<bool> {
+      pqxx::nontransaction tx(c);
+      if (leader_generation_ == connection_generation_) {
+        tx.exec("SELECT 1");  // the lock lives as long as this session
+        return true;
+      }
+      const bool acquired =
+          tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(kLeaderLockKey) + ")")[0]
+              .as<bool>();
+      if (acquired) leader_generation_ = connection_generation_;
+      return acquired;
+    });
+  }
+
  private:
   /// Holds the migration advisory lock for its lifetime. Session-level, so it outlives the
   /// transaction that took it (which lifts the statement timeout while waiting).
@@ -817,6 +834,7 @@ class PostgresStore final : public FailureStore {
       c->set_variable("application_name", c->quote(options_.application_name));
       c->set_variable("client_min_messages", "warning");
       conn_ = std::move(c);
+      ++connection_generation_;
     }
     return *conn_;
   }
@@ -977,6 +995,8 @@ class PostgresStore final : public FailureStore {
   std::string redacted_url_;
   std::vector<std::string> passwords_;
   std::unique_ptr<pqxx::connection> conn_;
+  std::uint64_t connection_generation_ = 0;
+  std::uint64_t leader_generation_ = 0;  ///< Generation that holds the leader lock (0: none).
 };
 
 }  // namespace

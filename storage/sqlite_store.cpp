@@ -531,6 +531,8 @@ class SqliteStore final : public FailureStore {
     });
   }
 
+  Result<bool> try_acquire_leadership() override { return true; }
+
  private:
   template <class T, class F>
   Result<T> guarded(F&& body) {

@@ -751,3 +751,26 @@ TEST(StoreErrors, ErrorMessagesNeverCarryThePassword) {
 
 }  // namespace
 }  // namespace failcat
+
+namespace failcat {
+namespace {
+
+TEST_P(StoreContract, OnlyOneConnectionLeadsTheJobs) {
+  auto first = store_->try_acquire_leadership();
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(*first);
+  EXPECT_TRUE(*store_->try_acquire_leadership());  // held, not re-taken
+  auto second = backend_->open();
+  auto other = second->try_acquire_leadership();
+  ASSERT_TRUE(other.ok());
+  if (GetParam() == "postgres") {
+    EXPECT_FALSE(*other);
+    store_.reset();  // the session ends and the lock goes with it
+    EXPECT_TRUE(*second->try_acquire_leadership());
+  } else {
+    EXPECT_TRUE(*other);  // one process owns a SQLite file
+  }
+}
+
+}  // namespace
+}  // namespace failcat
