@@ -274,47 +274,56 @@ bool Matcher::Index::best_example(std::string_view message, std::uint32_t& examp
                       const auto fy = frequency(y);
                       return fx != fy ? fx < fy : x < y;
                     });
-  std::vector<std::uint32_t> candidates;
-  for (std::size_t k = 0; k < probe; ++k) {
-    const std::uint32_t t = by_rarity[k];
-    candidates.insert(candidates.end(), postings.begin() + posting_offsets[t],
-                      postings.begin() + posting_offsets[t + 1]);
-  }
-  std::sort(candidates.begin(), candidates.end());
-  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   std::sort(known.begin(), known.end());
 
   bool found = false;
-  for (const std::uint32_t candidate : candidates) {
-    const std::uint32_t* b = example_tokens.data() + example_offsets[candidate];
-    const std::uint32_t* b_end = example_tokens.data() + example_offsets[candidate + 1];
-    const auto b_size = static_cast<std::uint64_t>(b_end - b);
-    // |B| must lie within [3|A|/5, 5|A|/3] for the similarity to reach 3/5.
-    if (kThresholdDen * b_size < kThresholdNum * a_size ||
-        kThresholdNum * b_size > kThresholdDen * a_size) {
-      continue;
-    }
-    std::uint64_t common = 0;
-    auto a = known.begin();
-    while (a != known.end() && b != b_end) {
-      if (*a < *b) {
-        ++a;
-      } else if (*b < *a) {
-        ++b;
-      } else {
-        ++common;
-        ++a;
-        ++b;
+  for (std::size_t k = 0; k < probe; ++k) {
+    const std::uint32_t t = by_rarity[k];
+    for (std::uint32_t p = posting_offsets[t]; p < posting_offsets[t + 1]; ++p) {
+      const std::uint32_t candidate = postings[p];
+      const std::uint32_t* b = example_tokens.data() + example_offsets[candidate];
+      const std::uint32_t* b_end = example_tokens.data() + example_offsets[candidate + 1];
+      const auto b_size = static_cast<std::uint64_t>(b_end - b);
+      // |B| must lie within [3|A|/5, 5|A|/3] for the similarity to reach 3/5.
+      if (kThresholdDen * b_size < kThresholdNum * a_size ||
+          kThresholdNum * b_size > kThresholdDen * a_size) {
+        continue;
       }
-    }
-    const std::uint64_t all = a_size + b_size - common;
-    if (kThresholdDen * common < kThresholdNum * all) continue;
-    // Candidates come in catalog order, so only a strictly better one replaces the best.
-    if (!found || common * uni > inter * all) {
-      found = true;
-      example = candidate;
-      inter = common;
-      uni = all;
+      // An example holding an earlier probe token was already scored from that token's list.
+      bool seen = false;
+      for (std::size_t j = 0; j < k && !seen; ++j) {
+        seen = std::binary_search(b, b_end, by_rarity[j]);
+      }
+      if (seen) continue;
+      // Jaccard >= 3/5 <=> 8 * common >= 3 * (|A| + |B|): stop once that is out of reach.
+      constexpr std::uint64_t kSum = kThresholdNum + kThresholdDen;
+      const std::uint64_t need = (kThresholdNum * (a_size + b_size) + kSum - 1) / kSum;
+      std::uint64_t common = 0;
+      auto a = known.begin();
+      while (a != known.end() && b != b_end) {
+        const auto left =
+            static_cast<std::uint64_t>(std::min<std::ptrdiff_t>(known.end() - a, b_end - b));
+        if (common + left < need) break;
+        if (*a < *b) {
+          ++a;
+        } else if (*b < *a) {
+          ++b;
+        } else {
+          ++common;
+          ++a;
+          ++b;
+        }
+      }
+      const std::uint64_t all = a_size + b_size - common;
+      if (kThresholdDen * common < kThresholdNum * all) continue;
+      const std::uint64_t lhs = common * uni;
+      const std::uint64_t rhs = inter * all;
+      if (!found || lhs > rhs || (lhs == rhs && candidate < example)) {
+        found = true;
+        example = candidate;
+        inter = common;
+        uni = all;
+      }
     }
   }
   return found;
