@@ -208,6 +208,7 @@ class HttpServer::Impl final : public Http::Handler {
         return;
       }
       request->route = match.route;
+      request->access = match.access;
       request->path_params = std::move(match.params);
       const bool large =
           std::find(options_.large_body_routes.begin(), options_.large_body_routes.end(),
@@ -217,12 +218,6 @@ class HttpServer::Impl final : public Http::Handler {
         respond(problem_response(413, "request body exceeds " + std::to_string(limit) + " bytes",
                                  request->request_id));
         return;
-      }
-      if (gate_) {
-        if (auto refused = gate_(*request)) {
-          respond(std::move(*refused));
-          return;
-        }
       }
       (*match.handler)(*request, respond);
     } catch (const std::exception& e) {

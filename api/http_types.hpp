@@ -10,6 +10,26 @@
 
 namespace failcat {
 
+/// What a route requires of the caller.
+enum class Access {
+  open,     ///< Anyone (health, readiness, metrics, the UI page).
+  ingest,   ///< POST of failures and matching.
+  read,     ///< GET of failures, stats, aggregates, catalog, breaker.
+  operate,  ///< Recovery changes (PATCH, bulk).
+  admin,    ///< Catalog reload, breaker control.
+};
+
+/// API key roles (SPEC §9).
+enum class Role { ingest, reader, operator_role, admin };
+
+/// Who is calling. Without a keys file the server runs open and every caller is an admin of
+/// every tenant.
+struct Principal {
+  std::string name = "open";
+  Role role = Role::admin;
+  std::optional<std::string> tenant;  ///< nullopt: every tenant.
+};
+
 /// A parsed HTTP request, independent of the server library so handlers are testable alone.
 struct HttpRequest {
   std::string method;  ///< Upper case: GET, POST, PATCH, …
@@ -24,6 +44,8 @@ struct HttpRequest {
   std::map<std::string, std::string> path_params;
   /// The matched route template (`/api/v1/failures/{id}`), for metrics and logs.
   std::string route;
+  Access access = Access::open;
+  Principal principal;
 
   std::optional<std::string> header(const std::string& lower_name) const {
     const auto it = headers.find(lower_name);

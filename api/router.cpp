@@ -42,10 +42,17 @@ int match_score(const std::vector<std::string>& pattern, const std::vector<std::
 
 }  // namespace
 
-void Router::add(std::string method, std::string route_template, RouteHandler handler) {
+void Router::add(std::string method, std::string route_template, Access access,
+                 RouteHandler handler) {
   auto segments = split_path(route_template);
-  routes_.push_back(
-      Route{std::move(method), std::move(route_template), std::move(segments), std::move(handler)});
+  routes_.push_back(Route{std::move(method), std::move(route_template), std::move(segments), access,
+                          std::move(handler)});
+}
+
+std::vector<Router::RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out;
+  for (const auto& r : routes_) out.push_back({r.method, r.route_template, r.access});
+  return out;
 }
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {
@@ -64,6 +71,7 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
       result.kind = Match::Kind::found;
       result.handler = &r.handler;
       result.route = r.route_template;
+      result.access = r.access;
       match_score(r.segments, segments, &result.params);
       return result;
     }

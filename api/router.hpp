@@ -11,12 +11,13 @@ namespace failcat {
 /// `/failures/stats` is never taken for `/failures/{id}`.
 class Router {
  public:
-  void add(std::string method, std::string route_template, RouteHandler handler);
+  void add(std::string method, std::string route_template, Access access, RouteHandler handler);
 
   struct Match {
     enum class Kind { found, not_found, method_not_allowed } kind = Kind::not_found;
     const RouteHandler* handler = nullptr;
     std::string route;  ///< The template that matched the path.
+    Access access = Access::open;
     std::map<std::string, std::string> params;
     std::string allow;  ///< For 405: the methods the path supports, comma-separated.
   };
@@ -26,11 +27,20 @@ class Router {
   /// Every registered route template (for metrics label pre-creation).
   std::vector<std::string> templates() const;
 
+  struct RouteInfo {
+    std::string method;
+    std::string route_template;
+    Access access;
+  };
+  /// Every route (for the authorisation test matrix and docs).
+  std::vector<RouteInfo> routes() const;
+
  private:
   struct Route {
     std::string method;
     std::string route_template;
     std::vector<std::string> segments;
+    Access access;
     RouteHandler handler;
   };
   std::vector<Route> routes_;

@@ -1,10 +1,19 @@
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
+#include "actors/failure_service.hpp"
+#include "actors/pipeline_options.hpp"
+#include "api/api_context.hpp"
 #include "api/http_server.hpp"
-#include "api/problem.hpp"
 #include "api/router.hpp"
 #include "cli/commands.hpp"
 #include "cli/store_options.hpp"
@@ -12,8 +21,43 @@
 #include "config/logging.hpp"
 #include "core/catalog.hpp"
 #include "metrics/metrics.hpp"
+#include "storage/failure_store.hpp"
 
 namespace failcat {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+/// Applies migrations before serving. A database that is down is not fatal (ingest goes to the
+/// WAL and storage actors migrate once it is back); a migration that fails on a reachable
+/// database is.
+bool migrate_at_start(const Config& config) {
+  auto store = open_store(store_options(config));
+  if (!store) return false;
+  auto applied = (*store)->migrate();
+  if (applied) {
+    for (int v : *applied) {
+      log_event(LogLevel::info, "applied migration", {{"version", std::to_string(v)}});
+    }
+    return true;
+  }
+  if (applied.error().kind == ErrorKind::unavailable) {
+    log_event(LogLevel::warn, "database unavailable at start; serving degraded",
+              {{"error", applied.error().message}});
+    return true;
+  }
+  std::cerr << "failcat: migrations failed: " << applied.error().message << "\n";
+  return false;
+}
+
+}  // namespace
 
 int serve_command(const std::vector<std::string>& args) {
   for (const auto& a : args) {
@@ -27,12 +71,17 @@ int serve_command(const std::vector<std::string>& args) {
     std::cerr << "failcat: " << config.error().field << ": " << config.error().message << "\n";
     return kExitUsage;
   }
+  if (config->api_keys_file.empty() && !is_loopback(config->host) && !config->allow_insecure) {
+    std::cerr << "failcat: FAILCAT_HOST: refusing to serve " << config->host
+              << " without FAILCAT_API_KEYS_FILE (set FAILCAT_ALLOW_INSECURE=1 to override)\n";
+    return kExitUsage;
+  }
   setup_logging(config->log_level, config->log_format);
 
-  auto catalog = load_catalog_file(config->catalog_path);
-  if (!catalog.ok()) {
+  auto loaded = load_catalog_file(config->catalog_path);
+  if (!loaded.ok()) {
     std::cerr << "failcat: FAILCAT_CATALOG: " << config->catalog_path
-              << " is invalid: " << describe(catalog.problems.front()) << "\n";
+              << " is invalid: " << describe(loaded.problems.front()) << "\n";
     return kExitUsage;
   }
 
@@ -45,40 +94,87 @@ int serve_command(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto store = open_store(store_options(*config));
-  if (!store) {
-    std::cerr << "failcat: " << store.error().field << ": " << store.error().message << "\n";
-    return kExitUsage;
-  }
-  auto migrated = (*store)->migrate();
-  if (!migrated) {
-    std::cerr << "failcat: migrations failed: " << migrated.error().message << "\n";
+  if (!migrate_at_start(*config)) return kExitFailure;
+
+  SystemClock clock;
+  CatalogHolder catalog(loaded.catalog);
+  Metrics metrics(
+      MetricsOptions{FAILCAT_VERSION,
+                     {},
+                     {"storage", "breaker", "persister", "matcher", "gateway", "aggregator"}});
+  metrics.set_catalog_entries(loaded.catalog->summary().entries);
+
+  FailureService service(pipeline_options(*config), metrics, catalog, clock);
+  if (auto started = service.start(); !started) {
+    std::cerr << "failcat: " << started.error().message << "\n";
     return kExitFailure;
   }
 
+  ApiContext api{service, metrics, catalog, clock, config->catalog_path};
   Router router;
-  router.add("GET", "/healthz", [](const HttpRequest&, Responder respond) {
-    respond(HttpResponse{200, "text/plain", "ok\n", {}});
-  });
-  Metrics metrics(MetricsOptions{FAILCAT_VERSION, router.templates(), {}});
+  add_all_routes(router, api);
+  metrics.declare_routes(router.templates());
+
   HttpServerOptions http;
   http.host = config->host;
   http.port = config->port;
   http.threads = config->http_threads;
+  http.large_body_routes = {"/api/v1/failures/batch"};
   HttpServer server(http, router, metrics);
   if (auto started = server.start(); !started) {
-    std::cerr << "failcat: " << started.error().message << "\n";
+    std::cerr << "failcat: FAILCAT_PORT: " << started.error().message << "\n";
+    service.stop(clock.steady());
     return kExitFailure;
   }
   log_event(LogLevel::info, "failcat serving",
-            {{"address", config->host + ":" + std::to_string(server.port())}});
+            {{"address", config->host + ":" + std::to_string(server.port())},
+             {"store", config->database_url.empty() ? "sqlite" : "postgres"},
+             {"durability", config->durability == Durability::wal ? "wal" : "memory"},
+             {"catalog", loaded.catalog->version()}});
 
   int received = 0;
   while (sigwait(&signals, &received) == 0) {
-    if (received == SIGHUP) continue;
+    if (received == SIGHUP) {
+      reload_catalog(catalog, metrics, config->catalog_path);
+      continue;
+    }
     break;
   }
+
+  // Graceful shutdown: refuse new work, let in-flight requests finish, flush the queue to the
+  // database (what does not make it stays in the WAL for the next start), then stop.
+  const auto grace = std::chrono::seconds(config->shutdown_grace_seconds);
+  const Micros started_at = clock.steady();
+  const Micros deadline = started_at + config->shutdown_grace_seconds * kMicrosPerSecond;
+  log_event(LogLevel::info, "shutting down", {{"signal", std::to_string(received)}});
+  service.begin_shutdown();
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool finished = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (!cv.wait_for(lock, grace, [&] { return finished; })) {
+      // Everything acknowledged is in the WAL already; leaving now loses nothing.
+      log_event(LogLevel::warn, "grace period over; exiting with work left in the WAL");
+      flush_logs();
+      _exit(kExitOk);
+    }
+  });
+
+  while (service.status().inflight.load() > 0 &&
+         clock.steady() < started_at + (deadline - started_at) / 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const auto left = service.stop(deadline - 300'000);
   server.shutdown();
+  log_event(LogLevel::info, "stopped", {{"unpersisted_rows", std::to_string(left)}});
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    finished = true;
+  }
+  cv.notify_all();
+  watchdog.join();
   return kExitOk;
 }
 

@@ -94,6 +94,10 @@ void setup_logging(const std::string& level, LogFormat format) {
   g_json = format == LogFormat::json;
 }
 
+void flush_logs() {
+  spdlog::default_logger_raw()->flush();
+}
+
 void log_event(LogLevel level, std::string_view message,
                std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
   const auto spd = level == LogLevel::debug  ? spdlog::level::debug

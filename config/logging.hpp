@@ -20,6 +20,9 @@ enum class LogLevel { debug, info, warn, error };
 void log_event(LogLevel level, std::string_view message,
                std::initializer_list<std::pair<std::string_view, std::string_view>> fields = {});
 
+/// Writes out anything buffered (before an abrupt exit).
+void flush_logs();
+
 /// `text` escaped for a JSON string body (no surrounding quotes).
 std::string json_escape(std::string_view text);
 

@@ -179,7 +179,7 @@ struct Metrics::Dynamic {
   prometheus::Family<prometheus::Counter>& http_requests;
   prometheus::Family<prometheus::Histogram>& http_duration;
   prometheus::Family<prometheus::Counter>& actor_restarts;
-  const std::set<std::string, std::less<>> declared_routes;
+  std::set<std::string, std::less<>> declared_routes;  ///< Guarded by `mutex`.
 
   std::mutex mutex;
   // std::map nodes never move, so references handed out stay valid.
@@ -364,12 +364,12 @@ void Metrics::rejected(Metrics::RejectReason reason) {
 const HttpRouteMetrics& Metrics::http_route(std::string_view method,
                                             std::string_view route_template) {
   const std::string_view method_label = http_method_label(method);
+  std::lock_guard<std::mutex> lock(dynamic_->mutex);
   const bool declared =
       dynamic_->declared_routes.find(route_template) != dynamic_->declared_routes.end();
   const std::string_view route_label = declared ? route_template : kUnmatchedRoute;
   auto key = std::make_pair(std::string(method_label), std::string(route_label));
 
-  std::lock_guard<std::mutex> lock(dynamic_->mutex);
   auto it = dynamic_->routes.find(key);
   if (it != dynamic_->routes.end()) return it->second;
 
@@ -381,6 +381,11 @@ const HttpRouteMetrics& Metrics::http_route(std::string_view method,
   handle.duration_ = &dynamic_->http_duration.Add({{"method", key.first}, {"route", key.second}},
                                                   kHttpSecondBuckets);
   return dynamic_->routes.emplace(std::move(key), handle).first->second;
+}
+
+void Metrics::declare_routes(const std::vector<std::string>& route_templates) {
+  std::lock_guard<std::mutex> lock(dynamic_->mutex);
+  dynamic_->declared_routes.insert(route_templates.begin(), route_templates.end());
 }
 
 void Metrics::http_request(std::string_view method, std::string_view route_template, int status,

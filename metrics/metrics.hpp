@@ -123,6 +123,9 @@ class Metrics {
   /// The handle for one method and route template. An undeclared template maps to
   /// `kUnmatchedRoute`; the returned reference lives as long as this object.
   const HttpRouteMetrics& http_route(std::string_view method, std::string_view route_template);
+  /// Adds route templates to the declared set (the API registers its routes after the
+  /// metrics exist). Only declared templates become `route` label values.
+  void declare_routes(const std::vector<std::string>& route_templates);
   /// Shorthand for `http_route(method, route_template).observe(status, seconds)`.
   void http_request(std::string_view method, std::string_view route_template, int status,
                     double seconds);

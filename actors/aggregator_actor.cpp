@@ -1,0 +1,187 @@
+// The aggregator runs the periodic jobs on its own connection and thread: hourly rollups,
+// NDJSON snapshots of them (durable aggregation), retention, and miss-rate alerts. With
+// several nodes on one PostgreSQL, only the holder of the leader lock runs them.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "actors/pipeline_context.hpp"
+#include "actors/webhook_sender.hpp"
+#include "config/logging.hpp"
+#include "core/failure_json.hpp"
+#include "core/miss_rate_alert.hpp"
+#include "metrics/metrics.hpp"
+
+namespace failcat {
+namespace {
+
+constexpr std::int64_t kRetentionBatch = 1000;
+constexpr int kRetentionBatchesPerRun = 50;
+constexpr int kFirstRollupHours = 48;
+
+struct AggregatorState {
+  std::unique_ptr<FailureStore> store;
+  std::unique_ptr<MissRateAlert> alert;
+  bool rolled_back_far = false;
+  bool leader = false;
+  static inline const char* name = "failcat.aggregator";
+};
+
+using Self = aggregator_actor::stateful_pointer<AggregatorState>;
+
+std::string hour_name(Micros hour) {
+  // 2026-11-30T06:00:00.000000Z -> 20261130T06
+  const auto t = format_rfc3339(hour);
+  return t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2) + "T" + t.substr(11, 2);
+}
+
+/// Writes one hour's rollup rows as NDJSON, atomically (temp file, fsync, rename).
+Status export_hour(const std::string& dir, Micros hour, const std::vector<AggregateRow>& rows) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error::unavailable("export dir " + dir + ": " + ec.message());
+  const std::string final_path = dir + "/aggregates-" + hour_name(hour) + ".ndjson";
+  const std::string temp_path = final_path + ".tmp";
+  {
+    std::ofstream out(temp_path, std::ios::trunc);
+    if (!out) return Error::unavailable("cannot write " + temp_path);
+    for (const auto& row : rows) {
+      if (row.bucket_start == hour) out << dump_json(aggregate_to_json(row)) << '\n';
+    }
+    if (!out.flush()) return Error::unavailable("cannot write " + temp_path);
+  }
+  const int fd = ::open(temp_path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  std::filesystem::rename(temp_path, final_path, ec);
+  if (ec) return Error::unavailable("cannot rename " + temp_path + ": " + ec.message());
+  return ok_status();
+}
+
+bool run_jobs(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  auto& store = *st.store;
+  const auto& o = ctx->options;
+  auto leader = store.try_acquire_leadership();
+  if (!leader) {
+    log_event(LogLevel::warn, "aggregator: database unavailable",
+              {{"error", leader.error().message}});
+    return false;
+  }
+  if (*leader != st.leader) {
+    st.leader = *leader;
+    log_event(LogLevel::info, st.leader ? "this node now runs the periodic jobs"
+                                        : "another node runs the periodic jobs");
+  }
+  if (!*leader) return true;
+  if (auto migrated = store.migrate(); !migrated) {
+    log_event(LogLevel::warn, "aggregator: migrations not applied",
+              {{"error", migrated.error().message}});
+    return false;
+  }
+  bool ok = true;
+  const Micros now = ctx->clock.now();
+  const Micros current = floor_hour(now);
+  const Micros from = current - (st.rolled_back_far ? 1 : kFirstRollupHours) * kMicrosPerHour;
+  if (auto rolled = store.rollup_aggregates(from, current + kMicrosPerHour, now); !rolled) {
+    log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
+    ok = false;
+  } else {
+    st.rolled_back_far = true;
+  }
+
+  if (ok && !o.export_dir.empty()) {
+    AggregateQuery q;
+    q.since = current - kMicrosPerHour;
+    q.limit = 1'000'000;
+    auto rows = store.aggregates(TenantScope::all(), q);
+    if (!rows) {
+      ok = false;
+    } else {
+      for (const Micros hour : {current - kMicrosPerHour, current}) {
+        if (auto written = export_hour(o.export_dir, hour, *rows); !written) {
+          log_event(LogLevel::warn, "aggregator: export failed",
+                    {{"error", written.error().message}});
+          ok = false;
+        }
+      }
+    }
+  }
+
+  if (o.retention_days > 0) {
+    const Micros cutoff = now - static_cast<Micros>(o.retention_days) * 24 * kMicrosPerHour;
+    for (int i = 0; i < kRetentionBatchesPerRun; ++i) {
+      auto deleted = store.delete_older_than(cutoff, kRetentionBatch);
+      if (!deleted) {
+        ok = false;
+        break;
+      }
+      if (*deleted > 0) ctx->metrics.retention_deleted(static_cast<std::uint64_t>(*deleted));
+      if (*deleted < kRetentionBatch) break;
+    }
+  }
+
+  if (!o.webhook_url.empty()) {
+    StatsQuery q;
+    q.since = now - kMicrosPerHour;
+    q.top_n = 3;
+    auto stats = store.stats(TenantScope::all(), q);
+    if (stats) {
+      if (auto body = st.alert->evaluate(*stats, 1, now)) {
+        WebhookSender sender(o.webhook_url, o.webhook_secret);
+        auto sent = sender.send(*body, now);
+        ctx->metrics.webhook_delivery(sent ? Metrics::Outcome::success : Metrics::Outcome::failure);
+        if (!sent) {
+          log_event(LogLevel::warn, "miss-rate alert not delivered",
+                    {{"error", sent.error().message}});
+        } else {
+          log_event(LogLevel::warn, "miss-rate alert sent");
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+aggregator_actor::behavior_type aggregator_behavior(Self self, PipelineContext* ctx) {
+  auto store = open_store(ctx->options.store);
+  if (store) self->state.store = std::move(*store);
+  MissRateAlertConfig alert;
+  alert.threshold = ctx->options.alert_miss_rate;
+  alert.min_failures = ctx->options.alert_min_failures;
+  alert.cooldown = ctx->options.alert_cooldown;
+  self->state.alert = std::make_unique<MissRateAlert>(alert);
+  self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
+  return {
+      [=](tick_atom) {
+        bool ok = false;
+        if (self->state.store) {
+          try {
+            ok = run_jobs(self, ctx);
+          } catch (const std::exception& e) {
+            log_event(LogLevel::error, "aggregator failed", {{"error", e.what()}});
+          }
+        }
+        ctx->metrics.aggregator_run(ok ? Metrics::Outcome::success : Metrics::Outcome::failure);
+        self->delayed_send(self, std::chrono::microseconds(ctx->options.aggregate_interval),
+                           tick_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+aggregator_actor spawn_aggregator(caf::actor_system& system, PipelineContext& ctx) {
+  return system.spawn<caf::detached>(aggregator_behavior, &ctx);
+}
+
+}  // namespace failcat

@@ -1,0 +1,311 @@
+#include "actors/failure_service.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <chrono>
+
+#include "actors/actor_types.hpp"
+#include "actors/pipeline_context.hpp"
+#include "actors/supervisor.hpp"
+#include "config/logging.hpp"
+#include "core/catalog.hpp"
+#include "core/uuid.hpp"
+#include "metrics/metrics.hpp"
+#include "storage/failure_store.hpp"
+
+namespace failcat {
+
+class FailureService::Impl {
+ public:
+  Impl(const PipelineOptions& options, Metrics& metrics, CatalogHolder& catalog, const Clock& clock)
+      : idempotency_(100'000), ctx_{options, metrics,      catalog,   clock,
+                                    status_, idempotency_, directory_} {}
+
+  Status start() {
+    config_ = std::make_unique<caf::actor_system_config>();
+    config_->set("scheduler.max-threads",
+                 static_cast<std::size_t>(std::max(1, ctx_.options.matcher_actors)));
+    system_ = std::make_unique<caf::actor_system>(*config_);
+    auto& sys = *system_;
+    std::vector<ChildSpec> children;
+    for (int i = 0; i < ctx_.options.storage_actors; ++i) {
+      children.push_back({"storage", [this, &sys, i] {
+                            auto a = spawn_storage(sys, ctx_);
+                            directory_.set_storage(static_cast<std::size_t>(i), a);
+                            return caf::actor_cast<caf::actor>(a);
+                          }});
+    }
+    children.push_back({"breaker", [this, &sys] {
+                          auto a = spawn_breaker(sys, ctx_);
+                          directory_.set_breaker(a);
+                          return caf::actor_cast<caf::actor>(a);
+                        }});
+    children.push_back({"persister", [this, &sys] {
+                          auto a = spawn_persister(sys, ctx_);
+                          directory_.set_persister(a);
+                          return caf::actor_cast<caf::actor>(a);
+                        }});
+    for (int i = 0; i < ctx_.options.matcher_actors; ++i) {
+      children.push_back({"matcher", [this, &sys, i] {
+                            auto a = spawn_matcher(sys, ctx_);
+                            directory_.set_matcher(static_cast<std::size_t>(i), a);
+                            return caf::actor_cast<caf::actor>(a);
+                          }});
+    }
+    children.push_back({"gateway", [this, &sys] {
+                          auto a = spawn_gateway(sys, ctx_);
+                          directory_.set_gateway(a);
+                          return caf::actor_cast<caf::actor>(a);
+                        }});
+    children.push_back({"aggregator", [this, &sys] {
+                          auto a = spawn_aggregator(sys, ctx_);
+                          directory_.set_aggregator(a);
+                          return caf::actor_cast<caf::actor>(a);
+                        }});
+    supervisor_ = spawn_supervisor(sys, std::move(children), ctx_.metrics);
+    return ok_status();
+  }
+
+  std::uint64_t stop(Micros deadline) {
+    if (!system_) return 0;
+    status_.shutting_down = true;
+    std::uint64_t left = 0;
+    if (auto persister = directory_.persister()) {
+      caf::scoped_actor self{*system_};
+      const Micros now = ctx_.clock.steady();
+      const auto wait = std::chrono::microseconds(std::max<Micros>(deadline - now, 0) + 500'000);
+      self->request(persister, wait, drain_atom::value, deadline)
+          .receive([&](std::uint64_t remaining) { left = remaining; },
+                   [&](caf::error& err) {
+                     log_event(LogLevel::warn, "drain did not finish",
+                               {{"error", system_->render(err)}});
+                     left = status_.pending_rows.load();
+                   });
+    }
+    caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+    supervisor_ = nullptr;
+    directory_.clear();
+    system_->await_all_actors_done();
+    system_.reset();
+    return left;
+  }
+
+  void ingest(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
+              IngestJob::Callback done) {
+    if (status_.shutting_down) {
+      ctx_.metrics.rejected(Metrics::RejectReason::shutting_down);
+      done(Error{ErrorKind::overloaded, "shutting down", {}});
+      return;
+    }
+    const auto max = static_cast<std::int64_t>(ctx_.options.max_inflight);
+    if (status_.inflight.fetch_add(1) >= max) {
+      status_.inflight.fetch_sub(1);
+      ctx_.metrics.rejected(Metrics::RejectReason::overloaded);
+      done(Error{ErrorKind::overloaded, "too many failures in flight", {}});
+      return;
+    }
+    ctx_.metrics.request_started();
+    PipelineStatus* status = &status_;
+    Metrics* metrics = &ctx_.metrics;
+    auto finish = [status, metrics, done = std::move(done)](Result<IngestOutcome> outcome) {
+      status->inflight.fetch_sub(1);
+      metrics->request_finished();
+      done(std::move(outcome));
+    };
+    keys.resize(inputs.size());
+    auto job = std::make_shared<IngestJob>(std::move(inputs), std::move(keys), std::move(finish));
+    // Keys answered by recent ingests need no database round trip.
+    std::vector<std::size_t> unknown;
+    for (std::size_t i = 0; i < job->inputs.size(); ++i) {
+      if (!job->keys[i]) continue;
+      const auto tenant = job->inputs[i].tenant_id.value_or(std::string(kDefaultTenant));
+      if (auto hit = idempotency_.find(tenant, *job->keys[i])) {
+        job->replays[i] = std::move(hit);
+      } else {
+        unknown.push_back(i);
+      }
+    }
+    // Older keys live in the database; skip the lookup while the database is known to be
+    // down (the store still refuses a second row for a used key).
+    if (unknown.empty() || status_.breaker_state.load() == 1) {
+      submit(job);
+      return;
+    }
+    auto call = std::make_shared<StoreCall>();
+    auto found = std::make_shared<std::vector<std::optional<FailureRecord>>>(unknown.size());
+    call->run = [job, unknown, found](FailureStore& store) {
+      for (std::size_t k = 0; k < unknown.size(); ++k) {
+        const auto i = unknown[k];
+        const auto tenant = job->inputs[i].tenant_id.value_or(std::string(kDefaultTenant));
+        auto r = store.find_by_idempotency_key(tenant, *job->keys[i]);
+        if (r && *r) (*found)[k] = std::move(**r);
+      }
+    };
+    call->done = [this, job, unknown, found](Status ran) {
+      if (ran) {
+        for (std::size_t k = 0; k < unknown.size(); ++k) {
+          if ((*found)[k]) job->replays[unknown[k]] = std::move((*found)[k]);
+        }
+      }
+      submit(job);
+    };
+    send_call(std::move(call));
+  }
+
+  void submit(const IngestJobPtr& job) {
+    auto matcher = directory_.next_matcher();
+    if (!matcher) {
+      job->complete(Error::unavailable("matcher unavailable"));
+      return;
+    }
+    caf::anon_send(matcher, ingest_atom::value, job);
+  }
+
+  void match(FailureInput input,
+             std::function<void(const FailureInput&, const MatchResult&, const Catalog&)> done) {
+    auto matcher = directory_.next_matcher();
+    auto job = std::make_shared<MatchJob>(MatchJob{std::move(input), std::move(done)});
+    if (!matcher) {
+      // Matching is pure: answer from this thread rather than fail.
+      const auto catalog = ctx_.catalog.current();
+      job->done(
+          job->input,
+          catalog->matcher().match(job->input.error_code, job->input.error_message.value_or("")),
+          *catalog);
+      return;
+    }
+    caf::anon_send(matcher, match_atom::value, job);
+  }
+
+  void send_call(StoreCallPtr call) {
+    auto gateway = directory_.gateway();
+    if (!gateway) {
+      call->done(Error::unavailable("gateway unavailable"));
+      return;
+    }
+    caf::anon_send(gateway, call_atom::value, std::move(call));
+  }
+
+  void recover(RecoveryJobPtr job) {
+    auto gateway = directory_.gateway();
+    if (!gateway) {
+      if (job->done_one) job->done_one(Error::unavailable("gateway unavailable"));
+      if (job->done_bulk) job->done_bulk(Error::unavailable("gateway unavailable"));
+      return;
+    }
+    caf::anon_send(gateway, recover_atom::value, std::move(job));
+  }
+
+  void breaker(std::optional<BreakerAction> action, std::function<void(const BreakerView&)> done) {
+    auto breaker = directory_.breaker();
+    if (!breaker) {
+      done(status_.breaker_view());
+      return;
+    }
+    auto command = std::make_shared<BreakerCommand>();
+    command->action = action;
+    command->done = std::move(done);
+    caf::anon_send(breaker, breaker_atom::value, std::move(command));
+  }
+
+  Readiness readiness() const {
+    Readiness r;
+    if (status_.shutting_down) return {false, false, "shutting down"};
+    const bool wal = ctx_.options.durability == PipelineDurability::wal;
+    if (wal && (status_.wal_failed || !status_.persister_ready)) {
+      return {false, false, "write-ahead log unavailable"};
+    }
+    if (wal && status_.wal_full) return {false, false, "write-ahead log full"};
+    if (status_.breaker_state.load() == 1) {
+      return {true, true,
+              wal ? "degraded: database circuit open; ingest continues into the write-ahead log"
+                  : "degraded: database circuit open; failures are being dropped"};
+    }
+    const auto store_error = status_.store_error();
+    if (!store_error.empty()) return {true, true, "degraded: database: " + store_error};
+    return r;
+  }
+
+  bool crash_actor_for_test(const std::string& name) {
+    caf::actor target;
+    if (name == "persister") target = caf::actor_cast<caf::actor>(directory_.persister());
+    if (name == "breaker") target = caf::actor_cast<caf::actor>(directory_.breaker());
+    if (name == "gateway") target = caf::actor_cast<caf::actor>(directory_.gateway());
+    if (name == "aggregator") target = caf::actor_cast<caf::actor>(directory_.aggregator());
+    if (name == "matcher") target = caf::actor_cast<caf::actor>(directory_.next_matcher());
+    if (name == "storage") target = caf::actor_cast<caf::actor>(directory_.next_storage());
+    if (!target) return false;
+    caf::anon_send_exit(target, caf::exit_reason::kill);
+    return true;
+  }
+
+  PipelineStatus status_;
+  IdempotencyCache idempotency_;
+  Directory directory_;
+  PipelineContext ctx_;
+  std::unique_ptr<caf::actor_system_config> config_;
+  std::unique_ptr<caf::actor_system> system_;
+  caf::actor supervisor_;
+};
+
+FailureService::FailureService(const PipelineOptions& options, Metrics& metrics,
+                               CatalogHolder& catalog, const Clock& clock)
+    : impl_(std::make_unique<Impl>(options, metrics, catalog, clock)) {}
+
+FailureService::~FailureService() {
+  if (impl_->system_) impl_->stop(impl_->ctx_.clock.steady());
+}
+
+Status FailureService::start() {
+  return impl_->start();
+}
+std::uint64_t FailureService::stop(Micros deadline) {
+  return impl_->stop(deadline);
+}
+void FailureService::begin_shutdown() {
+  impl_->status_.shutting_down = true;
+}
+
+void FailureService::ingest(std::vector<FailureInput> inputs,
+                            std::vector<std::optional<std::string>> keys,
+                            IngestJob::Callback done) {
+  impl_->ingest(std::move(inputs), std::move(keys), std::move(done));
+}
+
+void FailureService::match(
+    FailureInput input,
+    std::function<void(const FailureInput&, const MatchResult&, const Catalog&)> done) {
+  impl_->match(std::move(input), std::move(done));
+}
+
+void FailureService::call_store(std::function<void(FailureStore&)> run,
+                                std::function<void(Status)> done) {
+  auto call = std::make_shared<StoreCall>();
+  call->run = std::move(run);
+  call->done = std::move(done);
+  impl_->send_call(std::move(call));
+}
+
+void FailureService::recover(RecoveryJobPtr job) {
+  impl_->recover(std::move(job));
+}
+
+void FailureService::breaker(std::optional<BreakerAction> action,
+                             std::function<void(const BreakerView&)> done) {
+  impl_->breaker(action, std::move(done));
+}
+
+Readiness FailureService::readiness() const {
+  return impl_->readiness();
+}
+const PipelineStatus& FailureService::status() const {
+  return impl_->status_;
+}
+bool FailureService::crash_actor_for_test(const std::string& name) {
+  return impl_->crash_actor_for_test(name);
+}
+
+}  // namespace failcat

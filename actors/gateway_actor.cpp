@@ -1,0 +1,85 @@
+// The gateway hands reads and recovery changes to the storage pool and answers the caller
+// when the storage actor replies or the deadline passes, so an HTTP request never waits on
+// a stuck database longer than the read timeout.
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/pipeline_context.hpp"
+#include "metrics/metrics.hpp"
+
+namespace failcat {
+namespace {
+
+struct GatewayState {
+  static inline const char* name = "failcat.gateway";
+};
+
+using Self = gateway_actor::stateful_pointer<GatewayState>;
+
+void forward(Self self, PipelineContext* ctx, const StoreCallPtr& call) {
+  auto storage = ctx->directory.next_storage();
+  if (!storage) {
+    call->done(Error::unavailable("no storage actor"));
+    return;
+  }
+  self->request(storage, std::chrono::microseconds(ctx->options.read_timeout), call_atom::value,
+                call)
+      .then(
+          [call](bool ran) {
+            call->done(ran ? ok_status() : Status(Error::unavailable("database unavailable")));
+          },
+          [call](caf::error& err) {
+            call->done(Error::unavailable(err == caf::sec::request_timeout
+                                              ? "database did not answer in time"
+                                              : "database unavailable"));
+          });
+}
+
+gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
+  return {
+      [=](call_atom, const StoreCallPtr& call) { forward(self, ctx, call); },
+      [=](recover_atom, const RecoveryJobPtr& job) {
+        // The storage thread writes the result here; the reply handler reads it.
+        auto one = std::make_shared<Result<RecoveryUpdateResult>>(Error::unavailable("not run"));
+        auto bulk = std::make_shared<Result<std::int64_t>>(Error::unavailable("not run"));
+        auto call = std::make_shared<StoreCall>();
+        call->run = [job, one, bulk](FailureStore& store) {
+          if (job->id) {
+            *one = store.update_recovery(job->scope, *job->id, job->update, job->if_updated_at);
+          } else if (job->filter) {
+            *bulk = store.bulk_update_recovery(job->scope, *job->filter, job->update);
+          }
+        };
+        Metrics* metrics = &ctx->metrics;
+        call->done = [job, one, bulk, metrics](Status ran) {
+          if (job->id) {
+            Result<RecoveryUpdateResult> result =
+                ran ? *one : Result<RecoveryUpdateResult>(ran.error());
+            if (result && result->outcome == UpdateOutcome::updated) {
+              job->update.recovery_succeeded ? metrics->recovery_succeeded()
+                                             : metrics->recovery_failed();
+            }
+            if (job->done_one) job->done_one(std::move(result));
+          } else {
+            Result<std::int64_t> result = ran ? *bulk : Result<std::int64_t>(ran.error());
+            if (result && *result > 0) {
+              const auto n = static_cast<std::uint64_t>(*result);
+              job->update.recovery_succeeded ? metrics->recovery_succeeded(n)
+                                             : metrics->recovery_failed(n);
+            }
+            if (job->done_bulk) job->done_bulk(std::move(result));
+          }
+        };
+        forward(self, ctx, call);
+      },
+  };
+}
+
+}  // namespace
+
+gateway_actor spawn_gateway(caf::actor_system& system, PipelineContext& ctx) {
+  return system.spawn(gateway_behavior, &ctx);
+}
+
+}  // namespace failcat

@@ -1,0 +1,115 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/pipeline_status.hpp"
+#include "core/catalog.hpp"
+#include "core/failure.hpp"
+#include "core/failure_json.hpp"
+#include "core/failure_query.hpp"
+#include "core/matcher.hpp"
+#include "core/request_parsing.hpp"
+#include "core/result.hpp"
+
+namespace failcat {
+
+class FailureStore;
+
+/// What an accepted ingest answers: each failure as stored, its match details, and whether it
+/// was a replay of an earlier request with the same idempotency key.
+struct IngestOutcome {
+  std::vector<FailureRecord> records;
+  std::vector<MatchDetails> details;
+  std::vector<bool> replayed;
+};
+
+/// One ingest request travelling through matcher → persister. Completed exactly once: by the
+/// persister once durable (or at once, in memory mode), or with an error. A job dropped
+/// without an answer (an actor crashed holding it) answers "unavailable" from its destructor,
+/// so no HTTP request ever waits forever.
+class IngestJob {
+ public:
+  using Callback = std::function<void(Result<IngestOutcome>)>;
+
+  IngestJob(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
+            Callback done);
+  ~IngestJob();
+  IngestJob(const IngestJob&) = delete;
+  IngestJob& operator=(const IngestJob&) = delete;
+
+  /// Answers the caller; later calls do nothing.
+  void complete(Result<IngestOutcome> outcome);
+  bool completed() const { return completed_.load(); }
+
+  std::vector<FailureInput> inputs;
+  /// Idempotency key per input (the item's `event_id`, or derived from the request header).
+  std::vector<std::optional<std::string>> keys;
+  /// Filled by the matcher (and by replays found before matching).
+  IngestOutcome outcome;
+  /// Set before matching for inputs already answered by an earlier request.
+  std::vector<std::optional<FailureRecord>> replays;
+
+ private:
+  Callback done_;
+  std::atomic<bool> completed_{false};
+};
+using IngestJobPtr = std::shared_ptr<IngestJob>;
+
+/// A batch of rows on its way to the database, with the WAL positions it covers.
+struct PersistBatch {
+  std::vector<FailureRecord> rows;
+  std::uint64_t first_lsn = 0;
+  std::uint64_t last_lsn = 0;
+};
+using PersistBatchPtr = std::shared_ptr<const PersistBatch>;
+
+/// The answer to one persist attempt. Always a value (never an error message), so no actor
+/// dies of an unhandled error reply.
+struct PersistOutcome {
+  enum class Status { stored, rejected, failed, timed_out } status = Status::failed;
+  std::size_t inserted = 0;
+  Micros retry_after = 0;  ///< For `rejected`: how long the breaker stays open.
+  std::string error;
+};
+
+/// Arbitrary work for a storage actor: runs `run` on that actor's own connection, then
+/// `done` with ok or the reason it could not run (timeout, storage actor gone).
+struct StoreCall {
+  std::function<void(FailureStore&)> run;
+  std::function<void(Status)> done;
+};
+using StoreCallPtr = std::shared_ptr<StoreCall>;
+
+/// A match-only request (`POST /match`).
+struct MatchJob {
+  FailureInput input;
+  std::function<void(const FailureInput&, const MatchResult&, const Catalog&)> done;
+};
+using MatchJobPtr = std::shared_ptr<MatchJob>;
+
+/// A recovery change (PATCH of one failure, or a bulk update).
+struct RecoveryJob {
+  TenantScope scope = TenantScope::all();
+  std::optional<std::string> id;        ///< Set: one failure (PATCH).
+  std::optional<FailureFilter> filter;  ///< Set: every matching failure (bulk).
+  RecoveryUpdate update;
+  std::optional<Micros> if_updated_at;
+  std::function<void(Result<RecoveryUpdateResult>)> done_one;
+  std::function<void(Result<std::int64_t>)> done_bulk;
+};
+using RecoveryJobPtr = std::shared_ptr<RecoveryJob>;
+
+/// An operator's breaker action with its answer callback.
+struct BreakerCommand {
+  std::optional<BreakerAction> action;  ///< nullopt: just report.
+  std::function<void(const BreakerView&)> done;
+};
+using BreakerCommandPtr = std::shared_ptr<BreakerCommand>;
+
+}  // namespace failcat

@@ -1,0 +1,533 @@
+// The persister owns the write-ahead log. An accepted failure is appended, group-committed
+// (one fdatasync for every few ms of appends) and only then acknowledged; the persister then
+// drains the log to the database in batches through the breaker, records how far the
+// database has caught up, and trims the log. In memory mode it acknowledges at once and, like
+// the design note's persister, drops (and counts) what the database does not take.
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <chrono>
+#include <deque>
+#include <map>
+
+#include "actors/pipeline_context.hpp"
+#include "config/logging.hpp"
+#include "core/batch_policy.hpp"
+#include "core/failure_codec.hpp"
+#include "metrics/metrics.hpp"
+#include "storage/wal.hpp"
+
+namespace failcat {
+namespace {
+
+constexpr Micros kCheckpointDelay = 100'000;
+constexpr Micros kFailureBackoff = 200'000;
+constexpr Micros kMinRejectBackoff = 100'000;
+constexpr std::size_t kMaxBatchBytes = 8u << 20;
+
+struct Pending {
+  std::uint64_t lsn;
+  FailureRecord record;
+  std::size_t bytes;
+};
+
+struct PersisterState {
+  std::unique_ptr<Wal> wal;  ///< Null in memory mode (or when the log could not be opened).
+  std::unique_ptr<GroupCommit> group;
+  std::unique_ptr<BatchPolicy> batch;
+  /// Appended to the WAL, waiting for the next sync to be acknowledged.
+  std::vector<IngestJobPtr> awaiting_sync;
+  std::vector<Pending> unsynced;
+  /// Rows ready to persist, contiguous from `next_send_lsn` (the rest is only in the WAL).
+  std::deque<Pending> pending;
+  std::uint64_t next_send_lsn = 1;
+  std::uint64_t memory_lsn = 0;                     ///< Memory mode: positions handed out so far.
+  std::map<std::uint64_t, std::uint64_t> inflight;  ///< first → last LSN of batches out.
+  std::uint64_t stored_through = 0;                 ///< Every row up to here is in the database.
+  bool sync_armed = false;
+  bool flush_armed = false;
+  bool checkpoint_armed = false;
+  Micros retry_not_before = 0;
+  bool draining = false;
+  Micros drain_deadline = 0;
+  caf::typed_response_promise<std::uint64_t> drain_promise;
+  bool drain_pending = false;
+  static inline const char* name = "failcat.persister";
+};
+
+using Self = persister_actor::stateful_pointer<PersisterState>;
+
+Metrics::MatchType metric_type(const std::string& t) {
+  if (t == "exact") return Metrics::MatchType::exact;
+  if (t == "prefix") return Metrics::MatchType::prefix;
+  if (t == "pattern") return Metrics::MatchType::pattern;
+  return Metrics::MatchType::fuzzy;
+}
+
+void count_accepted(PipelineContext* ctx, const IngestJob& job) {
+  std::uint64_t fresh = 0;
+  for (std::size_t i = 0; i < job.outcome.records.size(); ++i) {
+    if (job.outcome.replayed[i]) continue;
+    ++fresh;
+    const auto& type = job.outcome.records[i].match_type;
+    if (!type || *type == "miss") {
+      ctx->metrics.match_miss();
+    } else {
+      ctx->metrics.match_hit(metric_type(*type));
+    }
+  }
+  if (fresh > 0) ctx->metrics.ingested(fresh);
+}
+
+bool memory_mode(PipelineContext* ctx) {
+  return ctx->options.durability == PipelineDurability::memory;
+}
+
+std::uint64_t ready_end(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  if (memory_mode(ctx)) return st.memory_lsn;
+  return st.wal ? st.wal->synced_lsn() : 0;
+}
+
+void publish(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  const std::uint64_t end = ready_end(self, ctx);
+  const std::uint64_t backlog = end > st.stored_through ? end - st.stored_through : 0;
+  ctx->status.pending_rows = backlog;
+  if (st.wal) {
+    const auto stats = st.wal->stats();
+    ctx->status.wal_bytes = stats.bytes_on_disk;
+    ctx->status.wal_backlog_rows = stats.backlog_records;
+    ctx->status.wal_full = stats.unpersisted_bytes + (64u << 10) >= ctx->options.wal_max_bytes;
+    ctx->metrics.set_wal_bytes(stats.bytes_on_disk);
+    ctx->metrics.set_wal_backlog_rows(stats.backlog_records);
+  } else {
+    ctx->status.wal_backlog_rows = backlog;
+    ctx->metrics.set_wal_backlog_rows(backlog);
+  }
+}
+
+void arm(Self self, bool& armed, Micros delay, bool flush) {
+  if (armed) return;
+  armed = true;
+  const auto d = std::chrono::microseconds(std::max<Micros>(delay, 200));
+  if (flush) {
+    self->delayed_send(self, d, flush_atom::value);
+  } else {
+    self->delayed_send(self, d, sync_atom::value);
+  }
+}
+
+void try_flush(Self self, PipelineContext* ctx);
+
+bool drained(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  return st.inflight.empty() && st.next_send_lsn > ready_end(self, ctx) && st.unsynced.empty();
+}
+
+void checkpoint(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  if (!st.wal || st.stored_through <= st.wal->persisted_lsn()) return;
+  const auto target = std::min(st.stored_through, st.wal->synced_lsn());
+  if (auto marked = st.wal->mark_persisted(target); !marked) {
+    log_event(LogLevel::error, "wal checkpoint failed", {{"error", marked.error().message}});
+  }
+  publish(self, ctx);
+}
+
+void finish_drain_if_done(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  if (!st.drain_pending) return;
+  const bool done = drained(self, ctx);
+  if (!done && ctx->clock.steady() < st.drain_deadline) return;
+  checkpoint(self, ctx);
+  const std::uint64_t end = ready_end(self, ctx);
+  std::uint64_t left = end > st.stored_through ? end - st.stored_through : 0;
+  if (memory_mode(ctx) && left > 0) {
+    ctx->metrics.persist_dropped(Metrics::DropReason::shutdown, left);
+    log_event(LogLevel::warn, "memory mode: unpersisted failures lost at shutdown",
+              {{"count", std::to_string(left)}});
+  }
+  st.drain_pending = false;
+  st.drain_promise.deliver(left);
+}
+
+void fail_awaiting(Self self, PipelineContext* ctx, const Error& error) {
+  auto& st = self->state;
+  for (auto& job : st.awaiting_sync) {
+    for (std::size_t i = 0; i < job->outcome.records.size(); ++i) {
+      const auto& r = job->outcome.records[i];
+      if (!job->outcome.replayed[i] && r.idempotency_key) {
+        ctx->idempotency.erase(r.tenant_id, *r.idempotency_key);
+      }
+    }
+    job->complete(error);
+  }
+  st.awaiting_sync.clear();
+  st.unsynced.clear();
+}
+
+void accept_ready(Self self, PipelineContext* ctx, Pending&& p) {
+  auto& st = self->state;
+  const bool contiguous =
+      st.pending.empty() ? p.lsn == st.next_send_lsn : st.pending.back().lsn + 1 == p.lsn;
+  // Memory mode keeps every row here (there is no log to re-read); admission bounds it.
+  if (contiguous && (memory_mode(ctx) || st.pending.size() < ctx->options.memory_rows)) {
+    st.batch->on_add(p.bytes);
+    st.pending.push_back(std::move(p));
+  }
+  // Otherwise the row stays only in the WAL; the drainer re-reads it from there.
+}
+
+void do_sync(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  if (!st.wal || (!st.wal->has_unsynced() && st.awaiting_sync.empty())) return;
+  const auto started = std::chrono::steady_clock::now();
+  auto synced = st.wal->sync();
+  ctx->metrics.wal_fsync(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  st.group->on_sync();
+  if (!synced) {
+    ctx->status.wal_failed = true;
+    log_event(LogLevel::error, "wal sync failed: ingest refused until restart",
+              {{"error", synced.error().message}});
+    fail_awaiting(self, ctx, Error::unavailable("write-ahead log unavailable"));
+    return;
+  }
+  for (auto& p : st.unsynced) accept_ready(self, ctx, std::move(p));
+  st.unsynced.clear();
+  for (auto& job : st.awaiting_sync) {
+    count_accepted(ctx, *job);
+    job->complete(job->outcome);
+  }
+  st.awaiting_sync.clear();
+  publish(self, ctx);
+  try_flush(self, ctx);
+}
+
+void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint64_t last,
+                std::size_t rows, std::chrono::steady_clock::time_point started,
+                const PersistOutcome& outcome) {
+  auto& st = self->state;
+  st.inflight.erase(first);
+  const Micros now = ctx->clock.steady();
+  if (outcome.status == PersistOutcome::Status::stored) {
+    ctx->metrics.persist_batch(
+        rows, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  } else if (memory_mode(ctx)) {
+    const auto reason =
+        outcome.status == PersistOutcome::Status::rejected    ? Metrics::DropReason::breaker_open
+        : outcome.status == PersistOutcome::Status::timed_out ? Metrics::DropReason::timeout
+                                                              : Metrics::DropReason::error;
+    ctx->metrics.persist_dropped(reason, rows);
+    if (outcome.status != PersistOutcome::Status::rejected) ctx->metrics.persist_error();
+  } else {
+    // The rows are safe in the WAL: send them again from the first one of this batch.
+    st.next_send_lsn = std::min(st.next_send_lsn, first);
+    st.pending.clear();
+    st.batch->on_flush();
+    if (outcome.status == PersistOutcome::Status::rejected) {
+      st.retry_not_before = now + std::max(outcome.retry_after, kMinRejectBackoff);
+    } else {
+      ctx->metrics.persist_error();
+      st.retry_not_before = now + kFailureBackoff;
+      log_event(LogLevel::warn, "persist failed; rows stay in the WAL",
+                {{"rows", std::to_string(rows)}, {"error", outcome.error}});
+    }
+  }
+  const std::uint64_t lowest_open = st.inflight.empty()
+                                        ? st.next_send_lsn
+                                        : std::min(st.inflight.begin()->first, st.next_send_lsn);
+  st.stored_through = std::max(st.stored_through, lowest_open - 1);
+  (void)last;
+  if (st.wal && st.stored_through > st.wal->persisted_lsn() && !st.checkpoint_armed) {
+    st.checkpoint_armed = true;
+    self->delayed_send(self, std::chrono::microseconds(kCheckpointDelay), checkpt_atom::value);
+  }
+  publish(self, ctx);
+  try_flush(self, ctx);
+  finish_drain_if_done(self, ctx);
+}
+
+/// Takes the next batch: from memory when it holds the next rows, else from the WAL.
+std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t end) {
+  auto& st = self->state;
+  std::vector<Pending> rows;
+  const std::size_t max_rows = ctx->options.batch_rows;
+  if (!st.pending.empty() && st.pending.front().lsn == st.next_send_lsn) {
+    std::size_t bytes = 0;
+    while (!st.pending.empty() && rows.size() < max_rows && st.pending.front().lsn <= end) {
+      bytes += st.pending.front().bytes;
+      rows.push_back(std::move(st.pending.front()));
+      st.pending.pop_front();
+    }
+    st.batch->on_flush(rows.size(), bytes);
+    return rows;
+  }
+  st.pending.clear();
+  st.batch->on_flush();
+  if (!st.wal) return rows;
+  auto records = st.wal->read_from(st.next_send_lsn, max_rows, kMaxBatchBytes);
+  if (!records) {
+    log_event(LogLevel::error, "wal read failed", {{"error", records.error().message}});
+    return rows;
+  }
+  for (auto& rec : *records) {
+    if (rec.lsn < st.next_send_lsn || rec.lsn > end) continue;
+    auto decoded = decode_failure(rec.payload);
+    if (!decoded) {
+      // It passed its CRC, so this is a format this build cannot read: keep going.
+      log_event(LogLevel::error, "undecodable wal record skipped",
+                {{"lsn", std::to_string(rec.lsn)}});
+      ctx->metrics.persist_dropped(Metrics::DropReason::wal_error);
+      rows.push_back(Pending{rec.lsn, FailureRecord{}, 0});
+      continue;
+    }
+    rows.push_back(Pending{rec.lsn, std::move(*decoded), rec.payload.size()});
+  }
+  return rows;
+}
+
+void try_flush(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  const std::size_t max_inflight =
+      static_cast<std::size_t>(std::clamp(ctx->options.storage_actors, 1, 4));
+  while (st.inflight.size() < max_inflight) {
+    const Micros now = ctx->clock.steady();
+    if (now < st.retry_not_before) {
+      arm(self, st.flush_armed, st.retry_not_before - now, true);
+      return;
+    }
+    const std::uint64_t end = ready_end(self, ctx);
+    if (st.next_send_lsn > end) return;
+    const std::uint64_t available = end - st.next_send_lsn + 1;
+    const bool only_in_wal = st.pending.empty() || st.pending.front().lsn != st.next_send_lsn;
+    if (!st.draining && !only_in_wal && available < ctx->options.batch_rows &&
+        !st.batch->should_flush(now)) {
+      if (auto deadline = st.batch->next_deadline())
+        arm(self, st.flush_armed, *deadline - now, true);
+      return;
+    }
+    auto taken = take_batch(self, ctx, end);
+    if (taken.empty()) return;
+    auto batch = std::make_shared<PersistBatch>();
+    batch->first_lsn = st.next_send_lsn;
+    batch->last_lsn = taken.back().lsn;
+    batch->rows.reserve(taken.size());
+    for (auto& p : taken) {
+      if (!p.record.id.empty()) batch->rows.push_back(std::move(p.record));
+    }
+    st.next_send_lsn = batch->last_lsn + 1;
+    st.inflight[batch->first_lsn] = batch->last_lsn;
+    auto breaker = ctx->directory.breaker();
+    const std::uint64_t first = batch->first_lsn;
+    const std::uint64_t last = batch->last_lsn;
+    const std::size_t rows = batch->rows.size();
+    const auto started = std::chrono::steady_clock::now();
+    if (!breaker) {
+      PersistOutcome gone;
+      gone.error = "breaker unavailable";
+      on_outcome(self, ctx, first, last, rows, started, gone);
+      return;
+    }
+    // The breaker answers within the persist timeout; this bound only guards a lost reply.
+    const auto guard = std::chrono::microseconds(2 * ctx->options.persist_timeout + 1'000'000);
+    self->request(breaker, guard, persist_atom::value, PersistBatchPtr(std::move(batch)))
+        .then(
+            [=](const PersistOutcome& outcome) {
+              on_outcome(self, ctx, first, last, rows, started, outcome);
+            },
+            [=](caf::error& err) {
+              PersistOutcome lost;
+              lost.status = PersistOutcome::Status::timed_out;
+              lost.error = self->system().render(err);
+              on_outcome(self, ctx, first, last, rows, started, lost);
+            });
+  }
+}
+
+void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
+  auto& st = self->state;
+  if (job->completed()) return;
+  auto& out = job->outcome;
+  // A key another request took meanwhile answers with that request's failure.
+  std::vector<std::size_t> fresh;
+  for (std::size_t i = 0; i < out.records.size(); ++i) {
+    if (out.replayed[i]) continue;
+    if (out.records[i].idempotency_key) {
+      auto owner = ctx->idempotency.insert_if_absent(out.records[i]);
+      if (owner.id != out.records[i].id) {
+        out.records[i] = std::move(owner);
+        out.replayed[i] = true;
+        continue;
+      }
+    }
+    fresh.push_back(i);
+  }
+  auto forget_keys = [&] {
+    for (auto i : fresh) {
+      const auto& r = out.records[i];
+      if (r.idempotency_key) ctx->idempotency.erase(r.tenant_id, *r.idempotency_key);
+    }
+  };
+  if (fresh.empty()) {
+    job->complete(out);
+    return;
+  }
+  if (memory_mode(ctx)) {
+    const std::uint64_t backlog = st.memory_lsn - st.stored_through;
+    if (backlog + fresh.size() > ctx->options.max_inflight) {
+      forget_keys();
+      ctx->metrics.rejected(Metrics::RejectReason::overloaded);
+      job->complete(Error{ErrorKind::overloaded, "persist queue full", {}});
+      return;
+    }
+    for (auto i : fresh) {
+      accept_ready(self, ctx, Pending{++st.memory_lsn, out.records[i], 256});
+    }
+    count_accepted(ctx, *job);
+    job->complete(out);
+    publish(self, ctx);
+    try_flush(self, ctx);
+    return;
+  }
+  if (!st.wal || ctx->status.wal_failed) {
+    forget_keys();
+    job->complete(Error::unavailable("write-ahead log unavailable"));
+    return;
+  }
+  std::vector<std::string> payloads;
+  payloads.reserve(fresh.size());
+  std::uint64_t bytes = 0;
+  for (auto i : fresh) {
+    payloads.push_back(encode_failure(out.records[i]));
+    bytes += payloads.back().size() + 8;
+  }
+  if (st.wal->stats().unpersisted_bytes + bytes > ctx->options.wal_max_bytes) {
+    forget_keys();
+    ctx->status.wal_full = true;
+    ctx->metrics.rejected(Metrics::RejectReason::wal_full);
+    job->complete(Error{ErrorKind::overloaded, "write-ahead log full", {}});
+    return;
+  }
+  for (std::size_t k = 0; k < fresh.size(); ++k) {
+    auto lsn = st.wal->append(payloads[k]);
+    if (!lsn) {
+      // Records appended before this one are in the log but never acknowledged; a replay
+      // stores them, which is harmless (nobody was told they were lost either).
+      forget_keys();
+      if (lsn.error().kind == ErrorKind::overloaded) {
+        ctx->metrics.rejected(Metrics::RejectReason::wal_full);
+        job->complete(Error{ErrorKind::overloaded, "write-ahead log full", {}});
+      } else {
+        ctx->status.wal_failed = true;
+        job->complete(Error::unavailable("write-ahead log unavailable"));
+      }
+      return;
+    }
+    st.unsynced.push_back(Pending{*lsn, out.records[fresh[k]], payloads[k].size()});
+    st.group->on_append(payloads[k].size());
+  }
+  st.awaiting_sync.push_back(job);
+  const Micros now = ctx->clock.steady();
+  if (st.group->should_sync(now)) {
+    do_sync(self, ctx);
+  } else if (auto deadline = st.group->next_deadline()) {
+    arm(self, st.sync_armed, *deadline - now, false);
+  }
+}
+
+persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  GroupCommitConfig group;
+  group.interval = ctx->options.group_commit_interval;
+  st.group = std::make_unique<GroupCommit>(ctx->clock, group);
+  BatchPolicyConfig batch;
+  batch.max_rows = ctx->options.batch_rows;
+  batch.max_age = ctx->options.batch_age;
+  st.batch = std::make_unique<BatchPolicy>(ctx->clock, batch);
+
+  if (!memory_mode(ctx)) {
+    WalOptions options;
+    options.dir = ctx->options.wal_dir;
+    options.max_bytes = ctx->options.wal_max_bytes;
+    options.segment_bytes = ctx->options.wal_segment_bytes;
+    auto wal = Wal::open(options);
+    if (!wal) {
+      ctx->status.wal_failed = true;
+      log_event(LogLevel::error, "cannot open the write-ahead log",
+                {{"dir", options.dir}, {"error", wal.error().message}});
+    } else {
+      st.wal = std::move(*wal);
+      ctx->status.wal_failed = false;
+      const auto& report = st.wal->recovery();
+      for (const auto& c : report.corruptions) {
+        log_event(LogLevel::error, "wal corruption: records lost",
+                  {{"segment", c.segment},
+                   {"first_lsn", std::to_string(c.first_lost_lsn)},
+                   {"last_lsn", std::to_string(c.last_lost_lsn)},
+                   {"reason", c.reason}});
+      }
+      // Keys of failures still waiting in the log must answer retries after a restart too.
+      auto rebuilt = st.wal->replay([&](std::uint64_t, std::string_view payload) {
+        auto record = decode_failure(payload);
+        if (record && record->idempotency_key) ctx->idempotency.insert_if_absent(*record);
+      });
+      if (!rebuilt) {
+        log_event(LogLevel::error, "wal replay failed", {{"error", rebuilt.error().message}});
+      }
+      st.stored_through = st.wal->persisted_lsn();
+      st.next_send_lsn = st.stored_through + 1;
+      log_event(LogLevel::info, "write-ahead log open",
+                {{"dir", options.dir},
+                 {"replay_records", std::to_string(report.replay_records)},
+                 {"torn_bytes_dropped", std::to_string(report.torn_bytes_dropped)}});
+    }
+  }
+  ctx->status.persister_ready = memory_mode(ctx) || st.wal != nullptr;
+  publish(self, ctx);
+  // Drain whatever a previous run left in the log.
+  self->send(self, flush_atom::value);
+
+  return {
+      [=](ingest_atom, const IngestJobPtr& job) { on_ingest(self, ctx, job); },
+      [=](sync_atom) {
+        self->state.sync_armed = false;
+        do_sync(self, ctx);
+      },
+      [=](flush_atom) {
+        self->state.flush_armed = false;
+        try_flush(self, ctx);
+        finish_drain_if_done(self, ctx);
+      },
+      [=](checkpt_atom) {
+        self->state.checkpoint_armed = false;
+        checkpoint(self, ctx);
+      },
+      [=](drain_atom, Micros deadline) -> caf::result<std::uint64_t> {
+        auto& s = self->state;
+        s.draining = true;
+        s.drain_deadline = deadline;
+        s.retry_not_before = 0;
+        s.drain_promise = self->make_response_promise<std::uint64_t>();
+        s.drain_pending = true;
+        do_sync(self, ctx);
+        try_flush(self, ctx);
+        // Wake up at the deadline at the latest.
+        const Micros now = ctx->clock.steady();
+        self->delayed_send(self, std::chrono::microseconds(std::max<Micros>(deadline - now, 1000)),
+                           flush_atom::value);
+        finish_drain_if_done(self, ctx);
+        return s.drain_promise;
+      },
+  };
+}
+
+}  // namespace
+
+persister_actor spawn_persister(caf::actor_system& system, PipelineContext& ctx) {
+  return system.spawn<caf::detached>(persister_behavior, &ctx);
+}
+
+}  // namespace failcat

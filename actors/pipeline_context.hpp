@@ -1,0 +1,123 @@
+#pragma once
+// Internal to actors/: what every actor of the pipeline is handed at spawn.
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "actors/actor_types.hpp"
+#include "actors/pipeline_options.hpp"
+#include "actors/pipeline_status.hpp"
+#include "core/clock.hpp"
+#include "core/idempotency_cache.hpp"
+#include "storage/store_factory.hpp"
+
+namespace failcat {
+
+class Metrics;
+class CatalogHolder;
+
+/// The current handle of every actor; the supervisor replaces a handle when it restarts an
+/// actor, so senders always look handles up here. Thread-safe.
+class Directory {
+ public:
+  matcher_actor next_matcher() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (matchers_.empty()) return matcher_actor{};
+    return matchers_[next_matcher_++ % matchers_.size()];
+  }
+  storage_actor next_storage() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (storage_.empty()) return storage_actor{};
+    return storage_[next_storage_++ % storage_.size()];
+  }
+  persister_actor persister() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return persister_;
+  }
+  breaker_actor breaker() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return breaker_;
+  }
+  gateway_actor gateway() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return gateway_;
+  }
+  aggregator_actor aggregator() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return aggregator_;
+  }
+
+  void set_matcher(std::size_t index, matcher_actor a) { set_slot(matchers_, index, std::move(a)); }
+  void set_storage(std::size_t index, storage_actor a) { set_slot(storage_, index, std::move(a)); }
+  void set_persister(persister_actor a) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    persister_ = std::move(a);
+  }
+  void set_breaker(breaker_actor a) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    breaker_ = std::move(a);
+  }
+  void set_gateway(gateway_actor a) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    gateway_ = std::move(a);
+  }
+  void set_aggregator(aggregator_actor a) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aggregator_ = std::move(a);
+  }
+  std::vector<storage_actor> storage() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return storage_;
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    matchers_.clear();
+    storage_.clear();
+    persister_ = persister_actor{};
+    breaker_ = breaker_actor{};
+    gateway_ = gateway_actor{};
+    aggregator_ = aggregator_actor{};
+  }
+
+ private:
+  template <class T>
+  void set_slot(std::vector<T>& v, std::size_t index, T a) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (v.size() <= index) v.resize(index + 1);
+    v[index] = std::move(a);
+  }
+
+  std::mutex mutex_;
+  std::vector<matcher_actor> matchers_;
+  std::vector<storage_actor> storage_;
+  persister_actor persister_;
+  breaker_actor breaker_;
+  gateway_actor gateway_;
+  aggregator_actor aggregator_;
+  std::size_t next_matcher_ = 0;
+  std::size_t next_storage_ = 0;
+};
+
+/// Shared by every actor; outlives the actor system.
+struct PipelineContext {
+  PipelineOptions options;
+  Metrics& metrics;
+  CatalogHolder& catalog;
+  const Clock& clock;
+  PipelineStatus& status;
+  IdempotencyCache& idempotency;
+  Directory& directory;
+};
+
+/// Spawn functions, one per actor kind (each in its own .cpp).
+matcher_actor spawn_matcher(caf::actor_system& system, PipelineContext& ctx);
+persister_actor spawn_persister(caf::actor_system& system, PipelineContext& ctx);
+breaker_actor spawn_breaker(caf::actor_system& system, PipelineContext& ctx);
+storage_actor spawn_storage(caf::actor_system& system, PipelineContext& ctx);
+gateway_actor spawn_gateway(caf::actor_system& system, PipelineContext& ctx);
+aggregator_actor spawn_aggregator(caf::actor_system& system, PipelineContext& ctx);
+
+}  // namespace failcat

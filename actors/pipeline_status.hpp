@@ -1,0 +1,77 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "core/timestamp.hpp"
+
+namespace failcat {
+
+/// The breaker and WAL as the admin API shows them.
+struct BreakerView {
+  std::string state = "closed";  ///< closed | open | half_open
+  std::string mode = "auto";     ///< auto | forced_open | forced_closed
+  int consecutive_failures = 0;
+  Micros last_transition = 0;  ///< Wall-clock time of the last state change (0: never).
+  std::uint64_t transitions = 0;
+  Micros probe_in = 0;  ///< While open: microseconds until the next probe.
+  std::uint64_t wal_backlog_rows = 0;
+  std::uint64_t wal_bytes = 0;
+};
+
+/// Facts the actors publish for readiness, the admin API and shutdown, readable from any
+/// thread without a round trip.
+class PipelineStatus {
+ public:
+  // Published by the persister.
+  std::atomic<std::uint64_t> wal_bytes{0};
+  std::atomic<std::uint64_t> wal_backlog_rows{0};
+  std::atomic<std::uint64_t> pending_rows{0};  ///< Accepted, not yet stored.
+  std::atomic<bool> wal_failed{false};
+  std::atomic<bool> wal_full{false};
+  std::atomic<bool> persister_ready{false};
+
+  // Published by the breaker.
+  std::atomic<int> breaker_state{0};  ///< 0 closed, 1 open, 2 half-open
+  std::atomic<int> breaker_mode{0};   ///< 0 auto, 1 forced open, 2 forced closed
+  std::atomic<int> breaker_failures{0};
+  std::atomic<Micros> breaker_last_transition{0};
+  std::atomic<std::uint64_t> breaker_transitions{0};
+  std::atomic<Micros> breaker_probe_in{0};
+
+  // Set by the service.
+  std::atomic<bool> shutting_down{false};
+  std::atomic<std::int64_t> inflight{0};
+
+  void set_store_error(std::string error) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    store_error_ = std::move(error);
+  }
+  std::string store_error() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return store_error_;
+  }
+
+  BreakerView breaker_view() const {
+    static constexpr const char* kStates[] = {"closed", "open", "half_open"};
+    static constexpr const char* kModes[] = {"auto", "forced_open", "forced_closed"};
+    BreakerView v;
+    v.state = kStates[breaker_state.load() % 3];
+    v.mode = kModes[breaker_mode.load() % 3];
+    v.consecutive_failures = breaker_failures.load();
+    v.last_transition = breaker_last_transition.load();
+    v.transitions = breaker_transitions.load();
+    v.probe_in = breaker_probe_in.load();
+    v.wal_backlog_rows = wal_backlog_rows.load();
+    v.wal_bytes = wal_bytes.load();
+    return v;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string store_error_;
+};
+
+}  // namespace failcat

@@ -1,0 +1,29 @@
+#include "api/api_context.hpp"
+
+#include "core/failure_json.hpp"
+
+namespace failcat {
+
+HttpResponse json_response(int status, const nlohmann::json& body) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = dump_json(body);
+  return response;
+}
+
+TenantScope scope_of(const HttpRequest& request) {
+  return request.principal.tenant ? TenantScope::only(*request.principal.tenant)
+                                  : TenantScope::all();
+}
+
+std::optional<HttpResponse> refuse_foreign_tenant(const HttpRequest& request,
+                                                  const std::optional<std::string>& tenant_id) {
+  if (!tenant_id || !request.principal.tenant || *tenant_id == *request.principal.tenant) {
+    return std::nullopt;
+  }
+  return problem_response(403, "this API key may not act for tenant " + *tenant_id,
+                          request.request_id, "tenant_id");
+}
+
+}  // namespace failcat

@@ -1,0 +1,124 @@
+// POST /api/v1/failures, /api/v1/failures/batch and /api/v1/match.
+#include "actors/failure_service.hpp"
+#include "api/api_context.hpp"
+#include "api/router.hpp"
+#include "core/catalog.hpp"
+#include "core/failure_json.hpp"
+#include "core/request_parsing.hpp"
+#include "core/uuid.hpp"
+
+namespace failcat {
+namespace {
+
+constexpr std::size_t kMaxIdempotencyKeyBytes = 255;
+
+/// The `Idempotency-Key` header, validated: printable ASCII, 1..255 bytes.
+Result<std::optional<std::string>> idempotency_header(const HttpRequest& request) {
+  auto key = request.header("idempotency-key");
+  if (!key) return std::optional<std::string>{};
+  if (key->empty() || key->size() > kMaxIdempotencyKeyBytes) {
+    return Error::invalid("Idempotency-Key", "must be 1 to 255 characters");
+  }
+  for (char c : *key) {
+    if (c < 0x21 || c > 0x7e) {
+      return Error::invalid("Idempotency-Key", "must be printable ASCII without spaces");
+    }
+  }
+  return std::optional<std::string>(*key);
+}
+
+/// Applies the caller's tenant: a tenant key fills in a missing tenant and refuses a foreign
+/// one; otherwise a missing tenant is the default tenant.
+std::optional<HttpResponse> settle_tenant(const HttpRequest& request, FailureInput& input) {
+  if (auto refused = refuse_foreign_tenant(request, input.tenant_id)) return refused;
+  if (!input.tenant_id) {
+    input.tenant_id = request.principal.tenant.value_or(std::string(kDefaultTenant));
+  }
+  return std::nullopt;
+}
+
+nlohmann::json ingest_item(const IngestOutcome& outcome, std::size_t i) {
+  auto object = failure_to_json(outcome.records[i]);
+  add_match_details(object, outcome.details[i]);
+  return object;
+}
+
+}  // namespace
+
+void add_ingest_routes(Router& router, ApiContext& ctx) {
+  router.add("POST", "/api/v1/failures", Access::ingest,
+             [&ctx](const HttpRequest& request, Responder respond) {
+               auto key = idempotency_header(request);
+               if (!key) return respond(error_response(key.error(), request.request_id));
+               auto input = parse_failure_body(request.body);
+               if (!input) return respond(error_response(input.error(), request.request_id));
+               if (auto refused = settle_tenant(request, *input)) return respond(*refused);
+               std::optional<std::string> item_key = input->event_id ? input->event_id : *key;
+               std::vector<FailureInput> inputs{std::move(*input)};
+               std::vector<std::optional<std::string>> keys{std::move(item_key)};
+               const std::string request_id = request.request_id;
+               ctx.service.ingest(std::move(inputs), std::move(keys),
+                                  [respond, request_id](Result<IngestOutcome> outcome) {
+                                    if (!outcome)
+                                      return respond(error_response(outcome.error(), request_id));
+                                    auto response = json_response(202, ingest_item(*outcome, 0));
+                                    if (outcome->replayed[0])
+                                      response.with_header("Idempotent-Replayed", "true");
+                                    response.with_header(
+                                        "Location", "/api/v1/failures/" + outcome->records[0].id);
+                                    respond(std::move(response));
+                                  });
+             });
+
+  router.add("POST", "/api/v1/failures/batch", Access::ingest,
+             [&ctx](const HttpRequest& request, Responder respond) {
+               auto key = idempotency_header(request);
+               if (!key) return respond(error_response(key.error(), request.request_id));
+               auto inputs = parse_failure_batch(request.body);
+               if (!inputs) return respond(error_response(inputs.error(), request.request_id));
+               std::vector<std::optional<std::string>> keys;
+               keys.reserve(inputs->size());
+               for (std::size_t i = 0; i < inputs->size(); ++i) {
+                 auto& in = (*inputs)[i];
+                 if (refuse_foreign_tenant(request, in.tenant_id)) {
+                   return respond(problem_response(
+                       403, "this API key may not act for tenant " + *in.tenant_id,
+                       request.request_id, "failures[" + std::to_string(i) + "].tenant_id"));
+                 }
+                 settle_tenant(request, in);
+                 if (in.event_id) {
+                   keys.push_back(in.event_id);
+                 } else if (*key) {
+                   keys.push_back(**key + ":" + std::to_string(i));
+                 } else {
+                   keys.emplace_back();
+                 }
+               }
+               const std::string request_id = request.request_id;
+               ctx.service.ingest(std::move(*inputs), std::move(keys),
+                                  [respond, request_id](Result<IngestOutcome> outcome) {
+                                    if (!outcome) {
+                                      return respond(error_response(outcome.error(), request_id));
+                                    }
+                                    nlohmann::json items = nlohmann::json::array();
+                                    for (std::size_t i = 0; i < outcome->records.size(); ++i) {
+                                      items.push_back(ingest_item(*outcome, i));
+                                    }
+                                    respond(json_response(202, {{"items", std::move(items)}}));
+                                  });
+             });
+
+  router.add("POST", "/api/v1/match", Access::ingest,
+             [&ctx](const HttpRequest& request, Responder respond) {
+               auto input = parse_failure_body(request.body);
+               if (!input) return respond(error_response(input.error(), request.request_id));
+               if (auto refused = settle_tenant(request, *input)) return respond(*refused);
+               ctx.service.match(
+                   std::move(*input),
+                   [respond](const FailureInput& in, const MatchResult& m, const Catalog& catalog) {
+                     respond(json_response(200, match_to_json(in, m, catalog)));
+                   });
+             });
+}
+
+}  // namespace failcat

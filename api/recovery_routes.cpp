@@ -1,0 +1,118 @@
+// PATCH /api/v1/failures/{id}/recovery and POST /api/v1/failures/recovery/bulk.
+#include "actors/failure_service.hpp"
+#include "api/api_context.hpp"
+#include "api/router.hpp"
+#include "core/failure_json.hpp"
+#include "core/query_parsing.hpp"
+#include "core/request_parsing.hpp"
+#include "core/uuid.hpp"
+
+namespace failcat {
+namespace {
+
+/// The version an `If-Match` header demands: nullopt for none or `*`; an error for a weak,
+/// malformed or multiple tag (so the request fails 412 rather than silently overwriting).
+Result<std::optional<Micros>> if_match(const HttpRequest& request) {
+  auto header = request.header("if-match");
+  if (!header) return std::optional<Micros>{};
+  std::string tag = *header;
+  while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.erase(0, 1);
+  while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.pop_back();
+  if (tag == "*") return std::optional<Micros>{};
+  if (tag.size() < 3 || tag.front() != '"' || tag.back() != '"') {
+    return Error{ErrorKind::precondition_failed, "If-Match must be one strong entity tag",
+                 "If-Match"};
+  }
+  const std::string digits = tag.substr(1, tag.size() - 2);
+  Micros value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9' || value > (INT64_MAX - 9) / 10) {
+      return Error{ErrorKind::precondition_failed, "If-Match does not match", "If-Match"};
+    }
+    value = value * 10 + (c - '0');
+  }
+  return std::optional<Micros>(value);
+}
+
+RecoveryUpdate to_update(const HttpRequest& request, const RecoveryPatch& patch, Micros now) {
+  RecoveryUpdate update;
+  update.recovery_succeeded = patch.recovery_succeeded;
+  update.recovery_attempted = patch.recovery_attempted;
+  update.notes = patch.notes;
+  update.recovered_by = patch.recovered_by;
+  if (!update.recovered_by && request.principal.name != "open") {
+    update.recovered_by = request.principal.name;  // the API key that made the change
+  }
+  update.at = now;
+  return update;
+}
+
+}  // namespace
+
+void add_recovery_routes(Router& router, ApiContext& ctx) {
+  router.add(
+      "PATCH", "/api/v1/failures/{id}/recovery", Access::operate,
+      [&ctx](const HttpRequest& request, Responder respond) {
+        if (auto none = require_no_params(request.query); !none) {
+          return respond(error_response(none.error(), request.request_id));
+        }
+        auto id = canonical_uuid(request.path_params.at("id"));
+        if (!id)
+          return respond(problem_response(400, "id must be a UUID", request.request_id, "id"));
+        auto expected = if_match(request);
+        if (!expected) return respond(error_response(expected.error(), request.request_id));
+        auto patch = parse_recovery_patch(request.body);
+        if (!patch) return respond(error_response(patch.error(), request.request_id));
+        auto job = std::make_shared<RecoveryJob>();
+        job->scope = scope_of(request);
+        job->id = *id;
+        job->update = to_update(request, *patch, ctx.clock.now());
+        job->if_updated_at = *expected;
+        const std::string request_id = request.request_id;
+        const std::string wanted = *id;
+        job->done_one = [respond, request_id, wanted](Result<RecoveryUpdateResult> result) {
+          if (!result) return respond(error_response(result.error(), request_id));
+          switch (result->outcome) {
+            case UpdateOutcome::not_found:
+              return respond(problem_response(404, "no failure " + wanted, request_id));
+            case UpdateOutcome::precondition_failed: {
+              auto response = problem_response(412, "the failure changed since that ETag",
+                                               request_id, "If-Match");
+              if (result->record) response.with_header("ETag", record_etag(*result->record));
+              return respond(std::move(response));
+            }
+            case UpdateOutcome::updated: {
+              auto response = json_response(200, failure_to_json(*result->record));
+              response.with_header("ETag", record_etag(*result->record));
+              return respond(std::move(response));
+            }
+          }
+        };
+        ctx.service.recover(std::move(job));
+      });
+
+  router.add("POST", "/api/v1/failures/recovery/bulk", Access::operate,
+             [&ctx](const HttpRequest& request, Responder respond) {
+               if (auto none = require_no_params(request.query); !none) {
+                 return respond(error_response(none.error(), request.request_id));
+               }
+               const Micros now = ctx.clock.now();
+               auto bulk = parse_bulk_recovery(request.body, now);
+               if (!bulk) return respond(error_response(bulk.error(), request.request_id));
+               if (auto refused = refuse_foreign_tenant(request, bulk->filter.tenant_id)) {
+                 return respond(*refused);
+               }
+               auto job = std::make_shared<RecoveryJob>();
+               job->scope = scope_of(request);
+               job->filter = bulk->filter;
+               job->update = to_update(request, bulk->patch, now);
+               const std::string request_id = request.request_id;
+               job->done_bulk = [respond, request_id](Result<std::int64_t> updated) {
+                 if (!updated) return respond(error_response(updated.error(), request_id));
+                 respond(json_response(200, {{"updated", *updated}}));
+               };
+               ctx.service.recover(std::move(job));
+             });
+}
+
+}  // namespace failcat

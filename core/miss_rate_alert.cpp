@@ -1,0 +1,32 @@
+#include "core/miss_rate_alert.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace failcat {
+
+std::optional<std::string> MissRateAlert::evaluate(const FailureStats& stats, int window_hours,
+                                                   Micros now) {
+  if (stats.total < config_.min_failures || stats.total <= 0) return std::nullopt;
+  const double rate = static_cast<double>(stats.missed) / static_cast<double>(stats.total);
+  if (rate < config_.threshold) return std::nullopt;
+  if (last_fired_ && now - *last_fired_ < config_.cooldown) return std::nullopt;
+  last_fired_ = now;
+
+  char percent[16];
+  std::snprintf(percent, sizeof percent, "%.1f%%", rate * 100.0);
+  std::string text = std::string("failcat: ") + percent + " of failures in the last " +
+                     std::to_string(window_hours) + "h matched no catalog entry (" +
+                     std::to_string(stats.missed) + " of " + std::to_string(stats.total) + ").";
+  if (!stats.top_unmatched.empty()) {
+    text += " Top unmatched:";
+    for (std::size_t i = 0; i < stats.top_unmatched.size() && i < 3; ++i) {
+      const auto& u = stats.top_unmatched[i];
+      text += "\n• " + u.error_code + " — " + u.signature + " (" + std::to_string(u.count) + ")";
+    }
+  }
+  nlohmann::json body = {{"text", text}};
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace failcat

@@ -1,0 +1,39 @@
+#include "core/miss_rate_alert.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace failcat {
+namespace {
+
+FailureStats stats(std::int64_t total, std::int64_t missed) {
+  FailureStats s;
+  s.total = total;
+  s.missed = missed;
+  s.matched = total - missed;
+  s.top_unmatched.push_back({"timeout after <num>ms", "TOOL_X", missed, "timeout after 3ms"});
+  return s;
+}
+
+TEST(MissRateAlert, FiresAtThresholdWithEnoughVolume) {
+  MissRateAlert alert({0.3, 20, 60 * kMicrosPerSecond});
+  EXPECT_FALSE(alert.evaluate(stats(19, 19), 1, 0).has_value());  // too few
+  EXPECT_FALSE(alert.evaluate(stats(100, 29), 1, 0).has_value());  // 29 % < 30 %
+  auto body = alert.evaluate(stats(100, 30), 1, 0);
+  ASSERT_TRUE(body.has_value());
+  const auto json = nlohmann::json::parse(*body);
+  const auto text = json.at("text").get<std::string>();
+  EXPECT_NE(text.find("30.0%"), std::string::npos);
+  EXPECT_NE(text.find("TOOL_X"), std::string::npos);
+}
+
+TEST(MissRateAlert, CooldownSilencesRepeatsThenAllowsAgain) {
+  MissRateAlert alert({0.3, 20, 60 * kMicrosPerSecond});
+  ASSERT_TRUE(alert.evaluate(stats(100, 90), 1, 0).has_value());
+  EXPECT_FALSE(alert.evaluate(stats(100, 90), 1, 59 * kMicrosPerSecond).has_value());
+  EXPECT_TRUE(alert.evaluate(stats(100, 90), 1, 60 * kMicrosPerSecond).has_value());
+}
+
+}  // namespace
+}  // namespace failcat
