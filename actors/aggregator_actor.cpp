@@ -153,8 +153,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
 }
 
 aggregator_actor::behavior_type aggregator_behavior(Self self, PipelineContext* ctx) {
-  auto store = open_store(ctx->options.store);
-  if (store) self->state.store = std::move(*store);
+  self->state.store = open_pipeline_store(ctx->options);
   MissRateAlertConfig alert;
   alert.threshold = ctx->options.alert_miss_rate;
   alert.min_failures = ctx->options.alert_min_failures;

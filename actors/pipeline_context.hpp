@@ -112,6 +112,14 @@ struct PipelineContext {
   Directory& directory;
 };
 
+/// A store for one actor: from the injected factory, else from the store options (null when
+/// the options can never work).
+inline std::unique_ptr<FailureStore> open_pipeline_store(const PipelineOptions& options) {
+  if (options.store_factory) return options.store_factory();
+  auto store = open_store(options.store);
+  return store ? std::move(*store) : nullptr;
+}
+
 /// Spawn functions, one per actor kind (each in its own .cpp).
 matcher_actor spawn_matcher(caf::actor_system& system, PipelineContext& ctx);
 persister_actor spawn_persister(caf::actor_system& system, PipelineContext& ctx);

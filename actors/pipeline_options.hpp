@@ -2,6 +2,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "core/timestamp.hpp"
@@ -19,6 +21,9 @@ struct PipelineOptions {
   std::uint64_t wal_segment_bytes = 16u << 20;
   Micros group_commit_interval = 2'000;
   StoreOptions store;
+  /// Opens each actor's store; empty: `open_store(store)`. Tests and the load harness inject
+  /// doubles (a store that fails on demand, a null store) here.
+  std::function<std::unique_ptr<FailureStore>()> store_factory;
   int storage_actors = 4;
   int matcher_actors = 2;
   int breaker_threshold = 5;

@@ -31,8 +31,7 @@ Status ensure_migrated(StorageState& state, PipelineStatus& status) {
 
 storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<StorageState> self,
                                               PipelineContext* ctx) {
-  auto store = open_store(ctx->options.store);
-  if (store) self->state.store = std::move(*store);
+  self->state.store = open_pipeline_store(ctx->options);
   return {
       [=](insert_atom, const PersistBatchPtr& batch) -> PersistOutcome {
         PersistOutcome out;
