@@ -6,6 +6,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <chrono>
+#include <thread>
 
 #include "actors/actor_types.hpp"
 #include "actors/pipeline_context.hpp"
@@ -66,6 +67,16 @@ class FailureService::Impl {
                           return caf::actor_cast<caf::actor>(a);
                         }});
     supervisor_ = spawn_supervisor(sys, std::move(children), ctx_.metrics);
+    // The supervisor starts its children on a scheduler thread: wait until every handle is
+    // published, so the first request finds the pipeline complete.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!directory_.complete(static_cast<std::size_t>(ctx_.options.matcher_actors),
+                                static_cast<std::size_t>(ctx_.options.storage_actors))) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Error::unavailable("actors did not start within 30 s");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return ok_status();
   }
 
@@ -87,8 +98,8 @@ class FailureService::Impl {
     }
     caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
     supervisor_ = nullptr;
-    directory_.clear();
     system_->await_all_actors_done();
+    directory_.clear();
     system_.reset();
     return left;
   }

@@ -68,6 +68,20 @@ class Directory {
     std::lock_guard<std::mutex> lock(mutex_);
     aggregator_ = std::move(a);
   }
+  /// True once every actor kind has a handle.
+  bool complete(std::size_t matchers, std::size_t storage) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto all = [](const auto& v, std::size_t n) {
+      if (v.size() < n) return false;
+      for (const auto& a : v) {
+        if (!a) return false;
+      }
+      return true;
+    };
+    return all(matchers_, matchers) && all(storage_, storage) && persister_ && breaker_ &&
+           gateway_ && aggregator_;
+  }
+
   std::vector<storage_actor> storage() {
     std::lock_guard<std::mutex> lock(mutex_);
     return storage_;

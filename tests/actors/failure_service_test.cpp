@@ -1,0 +1,371 @@
+// The actor pipeline end to end, in process: ingest, durability, breaker, supervision,
+// backpressure and shutdown. Timings are short real ones (breaker reset 300 ms); no test
+// asserts on how fast anything is.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/actors/pipeline_fixture.hpp"
+
+namespace failcat {
+namespace {
+
+using testing::eventually;
+using testing::input;
+using testing::PipelineFixture;
+using testing::Waiter;
+
+std::int64_t stored_count(PipelineFixture& f) {
+  auto store = f.open_store();
+  auto page = store->list(TenantScope::all(), ListQuery{});
+  return page ? page->total : -1;
+}
+
+std::set<std::string> acknowledged_ids(Waiter& w) {
+  std::set<std::string> ids;
+  for (const auto& r : w.results()) {
+    if (!r) continue;
+    for (const auto& rec : r->records) ids.insert(rec.id);
+  }
+  return ids;
+}
+
+void expect_all_stored(PipelineFixture& f, const std::set<std::string>& ids) {
+  auto store = f.open_store();
+  for (const auto& id : ids) {
+    auto got = store->get(TenantScope::all(), id);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_TRUE(got->has_value()) << "acknowledged failure " << id << " is not stored";
+  }
+  EXPECT_EQ(stored_count(f), static_cast<std::int64_t>(ids.size()));
+}
+
+TEST(FailureService, IngestMatchesPersistsAndAcknowledges) {
+  PipelineFixture f;
+  auto& service = f.start();
+  Waiter w;
+  service.ingest({input("run-1", "RATE_LIMITED", "429"), input("run-1", "NOPE_NOT_KNOWN", "??")},
+                 {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  auto result = w.results().front();
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_EQ(result->records.size(), 2u);
+  EXPECT_EQ(result->records[0].match_type, "exact");
+  EXPECT_EQ(result->records[0].catalog_entry_id, "llm_rate_limit");
+  EXPECT_EQ(result->records[1].match_type, "miss");
+  EXPECT_EQ(result->records[0].tenant_id, "00000000-0000-0000-0000-000000000000");
+  EXPECT_FALSE(result->details[0].catalog_version.empty());
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 2; }));
+  const auto text = f.metrics().serialize();
+  EXPECT_NE(text.find("failure_match_hits_total{match_type=\"exact\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("failure_match_misses_total 1"), std::string::npos);
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+TEST(FailureService, IdempotencyKeyReturnsTheFirstAnswer) {
+  PipelineFixture f;
+  auto& service = f.start();
+  Waiter first;
+  service.ingest({input("run-1", "RATE_LIMITED")}, {std::string("evt-1")}, first.callback());
+  ASSERT_EQ(first.wait_for(1), 1u);
+  const auto id = first.results()[0]->records[0].id;
+  Waiter again;
+  service.ingest({input("run-1", "RATE_LIMITED")}, {std::string("evt-1")}, again.callback());
+  ASSERT_EQ(again.wait_for(1), 1u);
+  ASSERT_TRUE(again.results()[0].ok());
+  EXPECT_EQ(again.results()[0]->records[0].id, id);
+  EXPECT_TRUE(again.results()[0]->replayed[0]);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 1; }));
+  f.stop();
+
+  // After a restart the key is answered from the database.
+  auto& restarted = f.start();
+  Waiter later;
+  restarted.ingest({input("run-1", "RATE_LIMITED")}, {std::string("evt-1")}, later.callback());
+  ASSERT_EQ(later.wait_for(1), 1u);
+  ASSERT_TRUE(later.results()[0].ok());
+  EXPECT_EQ(later.results()[0]->records[0].id, id);
+  EXPECT_EQ(stored_count(f), 1);
+}
+
+TEST(FailureService, BreakerOpensOnFailingStoreAndBacklogDrainsAfterRecovery) {
+  PipelineFixture f;
+  f.options().batch_age = 1'000;
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter w;
+  constexpr int kCount = 200;
+  for (int i = 0; i < kCount; ++i) {
+    service.ingest({input("run-" + std::to_string(i), "TOOL_TIMEOUT_SEARCH")}, {}, w.callback());
+  }
+  ASSERT_EQ(w.wait_for(kCount), static_cast<std::size_t>(kCount));
+  for (const auto& r : w.results()) ASSERT_TRUE(r.ok()) << r.error().message;
+  // Ingest went on while the store failed; the breaker opened.
+  ASSERT_TRUE(eventually([&] { return service.status().breaker_state.load() == 1; }));
+  EXPECT_EQ(service.readiness().accepting, true);
+  EXPECT_TRUE(service.readiness().degraded);
+  EXPECT_GT(service.status().wal_backlog_rows.load(), 0u);
+  EXPECT_EQ(stored_count(f), 0);
+
+  f.store().fail_inserts = false;
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == kCount; }))
+      << "stored " << stored_count(f);
+  EXPECT_TRUE(eventually([&] { return service.status().breaker_state.load() == 0; }));
+  expect_all_stored(f, acknowledged_ids(w));
+  const auto text = f.metrics().serialize();
+  EXPECT_NE(text.find("failcat_breaker_transitions_total{from=\"closed\",to=\"open\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+TEST(FailureService, TimedOutPersistsCountAsFailures) {
+  PipelineFixture f;
+  f.options().persist_timeout = 100'000;
+  f.options().breaker_reset = 5 * kMicrosPerSecond;
+  auto& service = f.start();
+  f.store().stall_ms = 400;
+  Waiter w;
+  for (int i = 0; i < 20; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(20), 20u);
+  for (const auto& r : w.results()) ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(eventually([&] { return service.status().breaker_state.load() == 1; }));
+  f.store().stall_ms = 0;
+  f.stop(500'000);
+}
+
+TEST(FailureService, MemoryModeDropsAndCountsWhatTheStoreRefuses) {
+  PipelineFixture f;
+  f.options().durability = PipelineDurability::memory;
+  f.options().breaker_reset = 60 * kMicrosPerSecond;
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter w;
+  for (int i = 0; i < 50; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(50), 50u);
+  ASSERT_TRUE(eventually([&] {
+    const auto text = f.metrics().serialize();
+    auto sum = 0.0;
+    for (const char* reason : {"breaker_open", "error", "timeout"}) {
+      const std::string key =
+          std::string("failure_persist_dropped_total{reason=\"") + reason + "\"} ";
+      const auto pos = text.find(key);
+      if (pos != std::string::npos) sum += std::stod(text.substr(pos + key.size()));
+    }
+    return sum == 50.0;
+  }));
+  EXPECT_EQ(stored_count(f), 0);
+  f.stop(200'000);
+}
+
+TEST(FailureService, WalBacklogSurvivesARestart) {
+  PipelineFixture f;
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter w;
+  for (int i = 0; i < 100; ++i) service.ingest({input("run", "SANDBOX_DENIED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(100), 100u);
+  const auto left = f.stop(200'000);
+  EXPECT_EQ(left, 100u);
+  EXPECT_EQ(stored_count(f), 0);
+
+  f.store().fail_inserts = false;
+  f.start();
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 100; }));
+  expect_all_stored(f, acknowledged_ids(w));
+}
+
+TEST(FailureService, CrashedPersisterIsRestartedAndNothingAcknowledgedIsLost) {
+  PipelineFixture f;
+  auto& service = f.start();
+  // Acknowledged failures that are only in the WAL when the persister dies.
+  f.store().fail_inserts = true;
+  Waiter before;
+  for (int i = 0; i < 150; ++i) {
+    service.ingest({input("run-" + std::to_string(i), "RATE_LIMITED")}, {}, before.callback());
+  }
+  ASSERT_EQ(before.wait_for(150), 150u);
+  for (const auto& r : before.results()) ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(service.crash_actor_for_test("persister"));
+  f.store().fail_inserts = false;
+
+  // The supervisor restarts it; the new persister replays the WAL and service continues.
+  Waiter after;
+  ASSERT_TRUE(eventually([&] {
+    Waiter probe;
+    service.ingest({input("after", "RATE_LIMITED")}, {}, probe.callback());
+    probe.wait_for(1);
+    if (!probe.results()[0].ok()) return false;
+    after.callback()(probe.results()[0]);
+    return true;
+  }));
+  auto ids = acknowledged_ids(before);
+  for (const auto& id : acknowledged_ids(after)) ids.insert(id);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == static_cast<std::int64_t>(ids.size()); }))
+      << stored_count(f) << " of " << ids.size();
+  expect_all_stored(f, ids);
+  EXPECT_NE(f.metrics().serialize().find("failcat_actor_restarts_total{actor=\"persister\"} 1"),
+            std::string::npos)
+      << f.metrics().serialize();
+}
+
+TEST(FailureService, CrashedStorageActorIsReplaced) {
+  PipelineFixture f;
+  auto& service = f.start();
+  ASSERT_TRUE(service.crash_actor_for_test("storage"));
+  Waiter w;
+  for (int i = 0; i < 50; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(50), 50u);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 50; }));
+  EXPECT_NE(f.metrics().serialize().find("failcat_actor_restarts_total{actor=\"storage\"} 1"),
+            std::string::npos);
+}
+
+TEST(FailureService, FullWalRefusesIngestAtOnce) {
+  PipelineFixture f;
+  f.options().wal_max_bytes = 1u << 20;
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter w;
+  FailureInput big = input("run", "RATE_LIMITED", std::string(9'000, 'x'));
+  constexpr int kCount = 200;  // ~1.8 MB: more than the cap
+  for (int i = 0; i < kCount; ++i) service.ingest({big}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(kCount), static_cast<std::size_t>(kCount));
+  int accepted = 0;
+  int overloaded = 0;
+  for (const auto& r : w.results()) {
+    if (r.ok()) ++accepted;
+    if (!r.ok() && r.error().kind == ErrorKind::overloaded) ++overloaded;
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(overloaded, 0);
+  EXPECT_EQ(accepted + overloaded, kCount);
+  EXPECT_FALSE(service.readiness().accepting);
+  f.store().fail_inserts = false;
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == accepted; }));
+}
+
+TEST(FailureService, InflightBoundRefusesExcessAtOnce) {
+  PipelineFixture f;
+  f.options().max_inflight = 5;
+  auto& service = f.start();
+  f.store().stall_ms = 0;
+  Waiter w;
+  // The WAL sync is asynchronous, so a burst exceeds five jobs in flight.
+  for (int i = 0; i < 500; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(500), 500u);
+  int overloaded = 0;
+  for (const auto& r : w.results()) {
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().kind, ErrorKind::overloaded);
+      ++overloaded;
+    }
+  }
+  EXPECT_GT(overloaded, 0);
+  EXPECT_NE(f.metrics().serialize().find("failcat_rejected_total{reason=\"overloaded\"}"),
+            std::string::npos);
+}
+
+TEST(FailureService, ShutdownRefusesNewWorkAndFlushes) {
+  PipelineFixture f;
+  auto& service = f.start();
+  Waiter w;
+  for (int i = 0; i < 100; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(100), 100u);
+  service.begin_shutdown();
+  EXPECT_FALSE(service.readiness().accepting);
+  Waiter late;
+  service.ingest({input("run", "RATE_LIMITED")}, {}, late.callback());
+  ASSERT_EQ(late.wait_for(1), 1u);
+  ASSERT_FALSE(late.results()[0].ok());
+  EXPECT_EQ(late.results()[0].error().kind, ErrorKind::overloaded);
+  EXPECT_EQ(f.stop(), 0u);
+  EXPECT_EQ(stored_count(f), 100);
+}
+
+TEST(FailureService, RecoveryChangesCountOutcomes) {
+  PipelineFixture f;
+  auto& service = f.start();
+  Waiter w;
+  service.ingest({input("run", "RATE_LIMITED"), input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  const auto id = w.results()[0]->records[0].id;
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 2; }));
+
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<Result<RecoveryUpdateResult>> one;
+  auto job = std::make_shared<RecoveryJob>();
+  job->id = id;
+  job->update.recovery_succeeded = true;
+  job->update.at = SystemClock().now();
+  job->done_one = [&](Result<RecoveryUpdateResult> r) {
+    std::lock_guard<std::mutex> lock(m);
+    one = std::move(r);
+    cv.notify_all();
+  };
+  service.recover(job);
+  {
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return one.has_value(); }));
+  }
+  ASSERT_TRUE(one->ok());
+  EXPECT_EQ((*one)->outcome, UpdateOutcome::updated);
+
+  std::optional<Result<std::int64_t>> bulk;
+  auto bulk_job = std::make_shared<RecoveryJob>();
+  bulk_job->filter = FailureFilter{};
+  bulk_job->filter->status = RecoveryStatus::unrecovered;
+  bulk_job->update.recovery_succeeded = false;
+  bulk_job->update.at = SystemClock().now();
+  bulk_job->done_bulk = [&](Result<std::int64_t> r) {
+    std::lock_guard<std::mutex> lock(m);
+    bulk = std::move(r);
+    cv.notify_all();
+  };
+  service.recover(bulk_job);
+  {
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return bulk.has_value(); }));
+  }
+  ASSERT_TRUE(bulk->ok());
+  EXPECT_EQ(**bulk, 1);
+  const auto text = f.metrics().serialize();
+  EXPECT_NE(text.find("recovery_success_total 1"), std::string::npos);
+  EXPECT_NE(text.find("recovery_failure_total 1"), std::string::npos);
+}
+
+TEST(FailureService, OperatorCanForceTheBreakerOpenAndBack) {
+  PipelineFixture f;
+  auto& service = f.start();
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<BreakerView> view;
+  auto set = [&](std::optional<BreakerAction> action) {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      view.reset();
+    }
+    service.breaker(action, [&](const BreakerView& v) {
+      std::lock_guard<std::mutex> lock(m);
+      view = v;
+      cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return view.has_value(); });
+    return *view;
+  };
+  EXPECT_EQ(set(BreakerAction::open).state, "open");
+  EXPECT_EQ(view->mode, "forced_open");
+  Waiter w;
+  for (int i = 0; i < 10; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(10), 10u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(stored_count(f), 0);  // nothing touches the database while forced open
+  EXPECT_EQ(f.store().inserts.load(), 0);
+  EXPECT_EQ(set(BreakerAction::automatic).mode, "auto");
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 10; }));
+}
+
+}  // namespace
+}  // namespace failcat
