@@ -4,6 +4,7 @@
 #
 #   scripts/pg-test-cluster.sh start DIR   # prints the DATABASE_URL on stdout
 #   scripts/pg-test-cluster.sh stop DIR
+#   scripts/pg-test-cluster.sh url|pid DIR
 set -euo pipefail
 
 cmd=${1:?usage: pg-test-cluster.sh start|stop|url DIR}
@@ -31,17 +32,24 @@ case "$cmd" in
       as_postgres "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    port=$(free_port)
+    # A restarted cluster keeps its port, so clients' URLs stay valid.
+    if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(free_port); fi
     as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c max_connections=200" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "$port" >"$dir/port"
-    as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
-      -c "CREATE DATABASE failcat_test" >/dev/null
+    if [ "$(as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
+          -c "SELECT 1 FROM pg_database WHERE datname = 'failcat_test'")" != 1 ]; then
+      as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
+        -c "CREATE DATABASE failcat_test" >/dev/null
+    fi
     echo "postgresql://postgres@127.0.0.1:$port/failcat_test"
     ;;
   url)
     echo "postgresql://postgres@127.0.0.1:$(cat "$dir/port")/failcat_test"
+    ;;
+  pid)
+    head -n 1 "$dir/data/postmaster.pid"
     ;;
   stop)
     if [ -f "$dir/data/postmaster.pid" ]; then

@@ -8,9 +8,11 @@ Environment (set by tests/CMakeLists.txt and scripts/test.sh):
   FAILCAT_REQUIRE_POSTGRES   "1": a missing server fails the test instead of skipping it
 """
 
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -138,12 +140,24 @@ class Client:
             self.conn = None
 
 
+_workdirs = []
+
+
+@atexit.register
+def _remove_workdirs():
+    for d in _workdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 class Server:
     """One failcat process. Stopped by PID, never by name."""
 
     def __init__(self, backend="sqlite", env=None, database=None, workdir=None):
         self.backend = backend
-        self.workdir = workdir or tempfile.mkdtemp(prefix="failcat-it-")
+        if workdir is None:
+            workdir = tempfile.mkdtemp(prefix="failcat-it-")
+            _workdirs.append(workdir)
+        self.workdir = workdir
         self.database = database
         self.port = free_port()
         self.env = {
@@ -193,11 +207,14 @@ class Server:
             os.kill(self.proc.pid, sig)
 
     def wait(self, timeout=30):
-        return self.proc.wait(timeout=timeout)
+        code = self.proc.wait(timeout=timeout)
+        self.log.close()
+        return code
 
     def kill9(self):
         self.signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+        self.log.close()
 
     def stop(self, timeout=30):
         if self.proc is None:
@@ -209,7 +226,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         return self.proc.returncode
 
     def read_log(self):
