@@ -3,6 +3,8 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/net.h>
+#include <pistache/peer.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <mutex>
@@ -153,17 +155,30 @@ class HttpServer::Impl final : public Http::Handler {
 
     // HTTP/1.1 connections persist unless the client asks otherwise (Pistache defaults to
     // `Connection: close` when the request has no Connection header).
-    const bool wants_close = request->header("connection").has_value() &&
-                             request->header("connection")->find("close") != std::string::npos;
-    if (wire.version() == Http::Version::Http11 && !wants_close) {
+    std::string connection = request->header("connection").value_or("");
+    for (auto& c : connection) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool wants_close = connection.find("close") != std::string::npos;
+    const bool keep_alive = wire.version() == Http::Version::Http11 && !wants_close;
+    if (keep_alive) {
       writer.headers().remove<Http::Header::Connection>();
       writer.headers().add<Http::Header::Connection>(Http::ConnectionControl::KeepAlive);
+    }
+    // Pistache writes `Connection: close` but leaves the socket open; close it once the answer
+    // is out, as the header promises.
+    std::shared_ptr<Tcp::Peer> closing_peer;
+    if (!keep_alive) {
+      try {
+        closing_peer = writer.peer();
+      } catch (const std::exception&) {
+        closing_peer.reset();
+      }
     }
 
     auto shared_writer = std::make_shared<Http::ResponseWriter>(std::move(writer));
     auto sent = std::make_shared<std::atomic<bool>>(false);
     Metrics* metrics = &metrics_;
-    Responder respond = [shared_writer, sent, request, started, metrics](HttpResponse response) {
+    Responder respond = [shared_writer, sent, request, started, metrics,
+                         closing_peer](HttpResponse response) {
       if (sent->exchange(true)) return;
       try {
         auto& headers = shared_writer->headers();
@@ -172,7 +187,14 @@ class HttpServer::Impl final : public Http::Handler {
           headers.add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
         }
         const auto mime = Http::Mime::MediaType::fromString(response.content_type);
-        shared_writer->send(static_cast<Http::Code>(response.status), response.body, mime);
+        auto written =
+            shared_writer->send(static_cast<Http::Code>(response.status), response.body, mime);
+        if (closing_peer) {
+          // Runs on the peer's transport thread once the bytes are written, before that
+          // thread could release the descriptor; shutdown (not close) lets Pistache reap it.
+          written.then([closing_peer](ssize_t) { ::shutdown(closing_peer->fd(), SHUT_RDWR); },
+                       Async::IgnoreException);
+        }
       } catch (const std::exception& e) {
         log_event(LogLevel::warn, "response not sent",
                   {{"request_id", request->request_id}, {"error", e.what()}});
@@ -187,6 +209,7 @@ class HttpServer::Impl final : public Http::Handler {
                  {"method", request->method},
                  {"route", route},
                  {"status", std::to_string(response.status)},
+                 {"key", request->principal.name},
                  {"ms", std::to_string(seconds * 1000.0)}});
     };
     dispatch(request, std::move(respond));
@@ -210,10 +233,16 @@ class HttpServer::Impl final : public Http::Handler {
       request->route = match.route;
       request->access = match.access;
       request->path_params = std::move(match.params);
+      if (gate_) {
+        if (auto refused = gate_(*request)) {
+          respond(std::move(*refused));
+          return;
+        }
+      }
       const bool large =
           std::find(options_.large_body_routes.begin(), options_.large_body_routes.end(),
                     match.route) != options_.large_body_routes.end();
-      const std::size_t limit = large ? options_.max_request_bytes : options_.max_body_bytes;
+      const std::size_t limit = large ? options_.max_large_body_bytes : options_.max_body_bytes;
       if (request->body.size() > limit) {
         respond(problem_response(413, "request body exceeds " + std::to_string(limit) + " bytes",
                                  request->request_id));

@@ -23,13 +23,17 @@ struct HttpServerOptions {
   std::size_t max_request_bytes = (1u << 20) + (16u << 10);
   /// Largest body of routes not listed in `large_body_routes`.
   std::size_t max_body_bytes = 64u << 10;
-  /// Route templates allowed up to `max_request_bytes` of body (batch ingest).
+  /// Largest body of the routes in `large_body_routes`; `max_request_bytes` leaves room for
+  /// the request line and headers on top of it.
+  std::size_t max_large_body_bytes = 1u << 20;
+  /// Route templates allowed up to `max_large_body_bytes` of body (batch ingest).
   std::vector<std::string> large_body_routes;
   int header_timeout_ms = 10'000;
   int body_timeout_ms = 30'000;
 };
 
-/// Runs before routing; returns a response to answer at once (401/403/503…) or nullopt to go on.
+/// Runs after routing (404 and 405 come first) and before the body-size check and the handler;
+/// sets `request.principal`, or returns the response to answer at once (401/403).
 using RequestGate = std::function<std::optional<HttpResponse>(HttpRequest&)>;
 
 /// The Pistache front end: turns wire requests into HttpRequest, routes them, enforces size
