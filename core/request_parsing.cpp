@@ -423,8 +423,10 @@ Result<FailureInput> parse_failure_input(const json& object, const std::string& 
     if (const json* tenant = fields.find("tenant_id")) {
       const std::string field = fields.field("tenant_id");
       if (!tenant->is_string()) return wrong_type(field, "a UUID string", *tenant);
-      auto uuid = parse_filter_value(field, tenant->get_ref<const std::string&>());
-      if (!uuid) return uuid.error();
+      // Not parse_filter_value: that picks its rule by the bare field name, and inside a batch
+      // the name carries the item's prefix.
+      auto uuid = canonical_uuid(tenant->get_ref<const std::string&>());
+      if (!uuid) return Error::invalid(field, field + " must be a UUID");
       in.tenant_id = std::move(*uuid);
     }
 

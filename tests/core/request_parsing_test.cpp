@@ -285,6 +285,16 @@ TEST(FailureBatch, ItemErrorsNameTheItem) {
   EXPECT_EQ(field_of(parse_failure_batch(body.dump())), "failures[1].step_index");
 }
 
+TEST(FailureBatch, ItemTenantMustBeAUuid) {
+  json body = json::parse(batch_of(3));
+  body["failures"][1]["tenant_id"] = "acme";
+  EXPECT_EQ(field_of(parse_failure_batch(body.dump())), "failures[1].tenant_id");
+  body["failures"][1]["tenant_id"] = "0196A3B0-0000-7000-8000-00000000ABCD";
+  auto items = parse_failure_batch(body.dump());
+  ASSERT_TRUE(items.ok());
+  EXPECT_EQ((*items)[1].tenant_id, "0196a3b0-0000-7000-8000-00000000abcd");
+}
+
 TEST(FailureBatch, RepeatedEventIdIsRejected) {
   json body = json::parse(batch_of(3));
   body["failures"][0]["event_id"] = "evt";
