@@ -87,6 +87,9 @@ void add_admin_routes(Router& router, ApiContext& ctx) {
   router.add(
       "POST", "/api/v1/catalog/reload", Access::admin,
       [&ctx](const HttpRequest& request, Responder respond) {
+        if (auto none = require_no_params(request.query); !none) {
+          return respond(error_response(none.error(), request.request_id));
+        }
         const auto result = reload_catalog(ctx.catalog, ctx.metrics, ctx.catalog_path);
         if (!result.ok) {
           auto response = problem_response(
@@ -113,6 +116,9 @@ void add_admin_routes(Router& router, ApiContext& ctx) {
 
   router.add("POST", "/api/v1/admin/breaker", Access::admin,
              [&ctx](const HttpRequest& request, Responder respond) {
+               if (auto none = require_no_params(request.query); !none) {
+                 return respond(error_response(none.error(), request.request_id));
+               }
                auto action = parse_breaker_action(request.body);
                if (!action) return respond(error_response(action.error(), request.request_id));
                ctx.service.breaker(*action, [respond](const BreakerView& view) {

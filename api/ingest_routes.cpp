@@ -4,6 +4,7 @@
 #include "api/router.hpp"
 #include "core/catalog.hpp"
 #include "core/failure_json.hpp"
+#include "core/query_parsing.hpp"
 #include "core/request_parsing.hpp"
 #include "core/uuid.hpp"
 
@@ -48,6 +49,9 @@ nlohmann::json ingest_item(const IngestOutcome& outcome, std::size_t i) {
 void add_ingest_routes(Router& router, ApiContext& ctx) {
   router.add("POST", "/api/v1/failures", Access::ingest,
              [&ctx](const HttpRequest& request, Responder respond) {
+               if (auto none = require_no_params(request.query); !none) {
+                 return respond(error_response(none.error(), request.request_id));
+               }
                auto key = idempotency_header(request);
                if (!key) return respond(error_response(key.error(), request.request_id));
                auto input = parse_failure_body(request.body);
@@ -72,6 +76,9 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
 
   router.add("POST", "/api/v1/failures/batch", Access::ingest,
              [&ctx](const HttpRequest& request, Responder respond) {
+               if (auto none = require_no_params(request.query); !none) {
+                 return respond(error_response(none.error(), request.request_id));
+               }
                auto key = idempotency_header(request);
                if (!key) return respond(error_response(key.error(), request.request_id));
                auto inputs = parse_failure_batch(request.body);
@@ -110,6 +117,9 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
 
   router.add("POST", "/api/v1/match", Access::ingest,
              [&ctx](const HttpRequest& request, Responder respond) {
+               if (auto none = require_no_params(request.query); !none) {
+                 return respond(error_response(none.error(), request.request_id));
+               }
                auto input = parse_failure_body(request.body);
                if (!input) return respond(error_response(input.error(), request.request_id));
                if (auto refused = settle_tenant(request, *input)) return respond(*refused);
