@@ -74,7 +74,9 @@ int http_status_for(ErrorKind kind) {
     case ErrorKind::overloaded:
       return 503;
     case ErrorKind::internal:
-      return 500;
+      // Only the stores report `internal` (a statement the database refused). Nothing the
+      // client sent caused it, so it is a 503 to retry, never a 500.
+      return 503;
   }
   return 500;
 }
@@ -97,8 +99,10 @@ HttpResponse problem_response(int status, std::string_view detail, std::string_v
 
 HttpResponse error_response(const Error& error, std::string_view request_id) {
   const int status = http_status_for(error.kind);
-  // Internal details stay in the log; the client learns only that it was our fault.
-  const std::string detail = status == 500 ? "internal error" : error.message;
+  // Internal details stay in the log; the client learns only that the store failed.
+  const std::string detail = error.kind == ErrorKind::internal
+                                 ? "the store could not complete the request"
+                                 : error.message;
   return problem_response(status, detail, request_id, error.field);
 }
 

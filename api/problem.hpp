@@ -17,7 +17,7 @@ HttpResponse problem_response(int status, std::string_view detail, std::string_v
                               std::string_view field = {});
 
 /// The problem response for an error value (status from `http_status_for`); 503s carry
-/// `Retry-After`.
+/// `Retry-After`. The message of an `internal` error is not shown to the client.
 HttpResponse error_response(const Error& error, std::string_view request_id);
 
 }  // namespace failcat
