@@ -1,0 +1,221 @@
+"""POST /failures, /failures/batch and /match over real HTTP: answers as documented, what gets
+stored, all-or-nothing batches, and idempotent retries (also across a restart)."""
+
+import unittest
+import uuid
+
+from api_case import API, ApiAssertions, SharedServerCase, StoreSql, new_run, new_tenant
+from harness import DEFAULT_TENANT, ServiceTestCase, Server, failure
+
+
+class IngestTest(SharedServerCase):
+    def test_ingest_answers_the_stored_object_with_match_details(self):
+        run = new_run()
+        r = self.api.post(API + "/failures", failure(run, "RATE_LIMITED", "429 too many requests",
+                                                     skill_id="web.search", step_index=3,
+                                                     context={"attempt": 2, "model": {"name": "m"}}))
+        self.assertEqual(r.status, 202, r)
+        self.assertDocumented("POST", "/api/v1/failures", r)
+        item = r.json()
+        self.assertEqual(r.headers["location"], API + "/failures/" + item["id"])
+        self.assertEqual(uuid.UUID(item["id"]).version, 7)
+        self.assertEqual(item["tenant_id"], DEFAULT_TENANT)
+        self.assertEqual((item["run_id"], item["error_code"], item["skill_id"], item["step_index"]),
+                         (run, "RATE_LIMITED", "web.search", 3))
+        self.assertEqual(item["context"], {"attempt": 2, "model": {"name": "m"}})
+        self.assertEqual((item["match_type"], item["match_confidence"], item["matched_on"]),
+                         ("exact", 1.0, "RATE_LIMITED"))
+        self.assertIsNotNone(item["catalog_entry_id"])
+        self.assertFalse(item["recovery_attempted"] or item["recovery_succeeded"])
+        self.assertIsNone(item["recovered_at"])
+
+        self.wait_count("run_id=" + run, 1)
+        stored = self.api.get(r.headers["location"])
+        self.assertEqual(stored.status, 200, stored)
+        self.assertDocumented("GET", "/api/v1/failures/{id}", stored)
+        expected = {k: v for k, v in item.items()
+                    if k not in ("matched_on", "catalog_version", "runbook_url", "max_attempts",
+                                 "initial_backoff_ms")}
+        self.assertEqual(stored.json(), expected)
+
+    def test_tenant_is_canonicalised_and_code_trimmed(self):
+        tenant = new_tenant()
+        item = self.ingest(failure(new_run(), "  RATE_LIMITED \t", tenant_id=tenant.upper()))
+        self.assertEqual(item["tenant_id"], tenant)
+        self.assertEqual(item["error_code"], "RATE_LIMITED")
+        self.wait_count("tenant_id=" + tenant, 1)
+        self.assertEqual(self.listing("tenant_id=" + tenant.upper())["total"], 1)
+
+    def test_a_miss_has_no_catalog_fields(self):
+        r = self.api.post(API + "/failures", failure(new_run(), "ZZ_NEVER_SEEN_" + uuid.uuid4().hex,
+                                                     "the flux capacitor melted"))
+        self.assertEqual(r.status, 202, r)
+        self.assertDocumented("POST", "/api/v1/failures", r)
+        item = r.json()
+        self.assertEqual((item["match_type"], item["match_confidence"]), ("miss", 0.0))
+        for key in ("catalog_entry_id", "category", "severity", "recovery_mode", "recovery_suggestion",
+                    "matched_on", "runbook_url", "max_attempts", "initial_backoff_ms"):
+            self.assertIsNone(item[key], key)
+        self.assertFalse(item["is_retryable"])
+
+    def test_optional_fields_may_be_null(self):
+        item = self.ingest({"run_id": new_run(), "error_code": "X", "tenant_id": None, "error_message": None,
+                            "skill_id": None, "step_index": None, "context": None, "event_id": None})
+        self.assertEqual(item["tenant_id"], DEFAULT_TENANT)
+        self.assertIsNone(item["context"])
+
+    def test_batch_answers_items_in_order_and_stores_them(self):
+        run = new_run()
+        codes = ["RATE_LIMITED", "ZZ_UNKNOWN_1", "TIMEOUT"]
+        r = self.api.post(API + "/failures/batch", {"failures": [failure(run, c, "m") for c in codes]})
+        self.assertEqual(r.status, 202, r)
+        self.assertDocumented("POST", "/api/v1/failures/batch", r)
+        items = r.json()["items"]
+        self.assertEqual([i["error_code"] for i in items], codes)
+        self.assertEqual(len({i["id"] for i in items}), 3)
+        self.wait_count("run_id=" + run, 3)
+
+    def test_batch_is_all_or_nothing(self):
+        run = new_run()
+        r = self.api.post(API + "/failures/batch",
+                          {"failures": [failure(run, "A"), failure(run, ""), failure(run, "C")]})
+        self.assertProblem(r, 400, "failures[1].error_code", "POST", "/api/v1/failures/batch")
+        r = self.api.post(API + "/failures/batch",
+                          {"failures": [failure(run, "A"), failure(run, "B", unknown=1)]})
+        self.assertProblem(r, 400, "failures[1].unknown")
+        r = self.api.post(API + "/failures/batch", {"failures": [failure(run, "A"), "not an object"]})
+        self.assertProblem(r, 400, "failures[1]")
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 0)
+
+    def test_batch_size_bounds(self):
+        self.assertProblem(self.api.post(API + "/failures/batch", {"failures": []}), 400, "failures")
+        self.assertProblem(self.api.post(API + "/failures/batch", {}), 400, "failures")
+        self.assertProblem(self.api.post(API + "/failures/batch", {"failures": {}}), 400, "failures")
+        run = new_run()
+        too_many = {"failures": [{"run_id": run, "error_code": "E"}] * 1001}
+        self.assertProblem(self.api.post(API + "/failures/batch", too_many), 400, "failures")
+        full = {"failures": [{"run_id": run, "error_code": "E%d" % i} for i in range(1000)]}
+        r = self.api.post(API + "/failures/batch", full)
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(len(r.json()["items"]), 1000)
+        self.wait_count("run_id=" + run, 1000)
+
+    def test_batch_rejects_a_repeated_event_id(self):
+        run = new_run()
+        r = self.api.post(API + "/failures/batch", {"failures": [failure(run, "A", event_id="e1"),
+                                                                 failure(run, "B", event_id="e1")]})
+        self.assertProblem(r, 400, "failures[1].event_id")
+
+    def test_match_answers_without_storing(self):
+        run = new_run()
+        r = self.api.post(API + "/match", failure(run, "RATE_LIMITED"))
+        self.assertEqual(r.status, 200, r)
+        self.assertDocumented("POST", "/api/v1/match", r)
+        body = r.json()
+        self.assertEqual((body["match_type"], body["tenant_id"]), ("exact", DEFAULT_TENANT))
+        r = self.api.post(API + "/match", failure(run, "ZZ_NOPE", "quantum foam"))
+        self.assertDocumented("POST", "/api/v1/match", r)
+        self.assertEqual(r.json()["match_type"], "miss")
+        self.assertProblem(self.api.post(API + "/match", {"run_id": run}), 400, "error_code")
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 0)
+
+    def test_idempotency_key_returns_the_first_answer(self):
+        run = new_run()
+        key = {"Idempotency-Key": "key-" + run}
+        first = self.api.post(API + "/failures", failure(run, "RATE_LIMITED"), headers=key)
+        self.assertEqual(first.status, 202, first)
+        self.assertNotIn("idempotent-replayed", first.headers)
+        again = self.api.post(API + "/failures", failure(run, "RATE_LIMITED"), headers=key)
+        self.assertEqual(again.status, 202, again)
+        self.assertDocumented("POST", "/api/v1/failures", again)
+        self.assertEqual(again.json()["id"], first.json()["id"])
+        self.assertEqual(again.headers.get("idempotent-replayed"), "true")
+        self.wait_count("run_id=" + run, 1)
+        # Also once the first is only in the database.
+        third = self.api.post(API + "/failures", failure(run, "RATE_LIMITED"), headers=key)
+        self.assertEqual(third.json()["id"], first.json()["id"])
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 1)
+
+    def test_event_id_returns_the_first_answer_and_wins_over_the_header(self):
+        run = new_run()
+        first = self.ingest(failure(run, "A", event_id="ev-" + run))
+        again = self.ingest(failure(run, "A", event_id="ev-" + run), headers={"Idempotency-Key": "other-" + run})
+        self.assertEqual(again["id"], first["id"])
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 1)
+
+    def test_idempotency_is_per_tenant(self):
+        run = new_run()
+        key = {"Idempotency-Key": "k-" + run}
+        a = self.ingest(failure(run, "A", tenant_id=new_tenant()), headers=key)
+        b = self.ingest(failure(run, "A", tenant_id=new_tenant()), headers=key)
+        self.assertNotEqual(a["id"], b["id"])
+
+    def test_batch_idempotency_key_keys_each_item(self):
+        run = new_run()
+        body = {"failures": [failure(run, "A"), failure(run, "B", event_id="own-" + run)]}
+        key = {"Idempotency-Key": "batch-" + run}
+        first = self.api.post(API + "/failures/batch", body, headers=key).json()["items"]
+        again = self.api.post(API + "/failures/batch", body, headers=key).json()["items"]
+        self.assertEqual([i["id"] for i in again], [i["id"] for i in first])
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 2)
+
+    def test_bad_idempotency_keys(self):
+        for bad in ["", "has space", "x" * 256]:
+            r = self.api.post(API + "/failures", failure(new_run()), headers={"Idempotency-Key": bad})
+            self.assertProblem(r, 400, "Idempotency-Key", "POST", "/api/v1/failures")
+
+
+class IdempotencyAcrossRestartTest(ServiceTestCase, ApiAssertions):
+    def restart(self):
+        self.assertEqual(self.server.stop(), 0, self.server.read_log())
+        self.api.close()
+        self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
+                             workdir=self.server.workdir)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.api = self.server.client()
+        self.addCleanup(self.api.close)
+
+    def test_a_retry_after_a_restart_gets_the_first_answer(self):
+        key = {"Idempotency-Key": "restart-key"}
+        first = self.ingest(failure("run-r", "RATE_LIMITED"), headers=key)
+        batch = self.api.post(API + "/failures/batch", {"failures": [failure("run-r", "B", event_id="ev-1")]}).json()
+        self.wait_persisted(2)
+        self.restart()
+        again = self.api.post(API + "/failures", failure("run-r", "RATE_LIMITED"), headers=key)
+        self.assertEqual(again.status, 202, again)
+        self.assertEqual(again.json()["id"], first["id"])
+        self.assertEqual(again.headers.get("idempotent-replayed"), "true")
+        self.assertDocumented("POST", "/api/v1/failures", again)
+        item = self.ingest(failure("run-r", "B", event_id="ev-1"))
+        self.assertEqual(item["id"], batch["items"][0]["id"])
+        self.ingest(failure("run-r", "MARKER"))
+        self.wait_persisted(3)
+
+    def test_a_retry_after_a_crash_gets_the_first_answer(self):
+        key = {"Idempotency-Key": "crash-key"}
+        first = self.ingest(failure("run-c", "RATE_LIMITED"), headers=key)
+        self.server.kill9()
+        self.server.log.close()
+        self.api.close()
+        self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
+                             workdir=self.server.workdir)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.api = self.server.client()
+        self.addCleanup(self.api.close)
+        # The first answer was durable in the write-ahead log; the replay stores it once.
+        self.wait_persisted(1)
+        again = self.ingest(failure("run-c", "RATE_LIMITED"), headers=key)
+        self.assertEqual(again["id"], first["id"])
+        self.ingest(failure("run-c", "MARKER"))
+        self.wait_persisted(2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
