@@ -13,6 +13,8 @@ constexpr const char* kUsage =
     "  serve            run the server (failcat serve --help lists every setting)\n"
     "  migrate          apply schema migrations (--status lists them)\n"
     "  catalog check F  validate a failure catalog file\n"
+    "  backfill F       import historical failures from a JSONL file (idempotent)\n"
+    "  keys             manage API keys (add, list, remove)\n"
     "  version          print the version\n";
 
 }  // namespace
@@ -27,6 +29,8 @@ int main(int argc, char** argv) {
   if (command == "serve") return failcat::serve_command(args);
   if (command == "migrate") return failcat::migrate_command(args);
   if (command == "catalog") return failcat::catalog_command(args);
+  if (command == "backfill") return failcat::backfill_command(args);
+  if (command == "keys") return failcat::keys_command(args);
   if (command == "version" || command == "--version") {
     std::cout << "failcat " << FAILCAT_VERSION << "\n";
     return failcat::kExitOk;

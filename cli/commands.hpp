@@ -16,5 +16,9 @@ int serve_command(const std::vector<std::string>& args);
 int migrate_command(const std::vector<std::string>& args);
 /// `failcat catalog check FILE`: validates a catalog file.
 int catalog_command(const std::vector<std::string>& args);
+/// `failcat backfill FILE.jsonl`: imports historical failures, re-matched and idempotent.
+int backfill_command(const std::vector<std::string>& args);
+/// `failcat keys add|list|remove`: manages the API keys file (SHA-256 digests only).
+int keys_command(const std::vector<std::string>& args);
 
 }  // namespace failcat
