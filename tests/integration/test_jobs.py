@@ -1,0 +1,130 @@
+"""Periodic jobs over the real binary: hourly rollups, NDJSON exports, retention, and the
+signed miss-rate webhook."""
+
+import glob
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import subprocess
+import threading
+import unittest
+
+import harness
+
+SECRET = "whsec-test-9f8e7d"
+
+
+class WebhookReceiver:
+    """A loopback HTTP server that records every POST."""
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.append((dict(self.headers), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/hook" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class PeriodicJobs(harness.ServiceTestCase):
+    def setUp(self):
+        self.hook = WebhookReceiver()
+        self.addCleanup(self.hook.close)
+        self.server_env = {
+            "FAILCAT_AGGREGATE_INTERVAL_SECONDS": "1",
+            "FAILCAT_WEBHOOK_URL": self.hook.url,
+            "FAILCAT_WEBHOOK_SECRET": SECRET,
+            "FAILCAT_RETENTION_DAYS": "30",
+        }
+        super().setUp()
+
+    def old_row_sql(self):
+        ts = "2000-01-01T00:00:00.000000Z"
+        return ("INSERT INTO failure_matches (id, run_id, tenant_id, error_code, created_at, updated_at) "
+                "VALUES ('01890000-0000-7000-8000-0000000000aa', 'ancient', "
+                "'00000000-0000-0000-0000-000000000000', 'OLD', '%s', '%s')" % (ts, ts))
+
+    def insert_old_row(self):
+        if self.backend == "postgres":
+            self.database.query(self.old_row_sql())
+        else:
+            path = self.server.env["FAILCAT_SQLITE_PATH"]
+            subprocess.run(["sqlite3", path, ".timeout 5000", self.old_row_sql()], check=True, timeout=30)
+
+    def test_rollups_exports_retention_and_signed_alert(self):
+        for i in range(25):
+            self.ingest(harness.failure(run_id="jobs", error_code="NEVER_SEEN_%d" % (i % 3),
+                                        message="mystery failure number %d" % i))
+        for i in range(5):
+            self.ingest(harness.failure(run_id="jobs"))
+        self.wait_persisted(30)
+        self.insert_old_row()
+
+        # Rollups: the current hour holds all 30 (the old row is outside the rollup window).
+        def rolled_up():
+            items = self.api.get("/api/v1/aggregates?since_hours=2").json()["items"]
+            return sum(i["failure_count"] for i in items) == 30 and items
+        items = harness.wait_until(rolled_up, timeout=30, message="rollups")
+        self.assertTrue(any(i["match_type"] == "miss" and i["catalog_entry_id"] is None for i in items))
+
+        # Exports: NDJSON per hour, one aggregate per line.
+        export_dir = self.server.env["FAILCAT_EXPORT_DIR"]
+
+        def exported():
+            rows = []
+            for path in glob.glob(os.path.join(export_dir, "aggregates-*.ndjson")):
+                with open(path) as f:
+                    rows += [json.loads(line) for line in f if line.strip()]
+            return sum(r["failure_count"] for r in rows) == 30 and rows
+        rows = harness.wait_until(exported, timeout=30, message="exports with every failure")
+        self.assertTrue(all(r["bucket_start"].endswith(":00:00.000000Z") for r in rows))
+
+        # Retention removes the row from 2000.
+        harness.wait_until(lambda: self.api.get("/api/v1/failures?since_hours=8760&run_id=ancient").json()["total"] == 0
+                           and self.old_rows() == 0, timeout=30, message="retention")
+
+        # The miss rate (25 of 30) fired one signed, Slack-compatible webhook.
+        harness.wait_until(lambda: self.hook.received, timeout=30, message="webhook")
+        headers, body = self.hook.received[0]
+        payload = json.loads(body)
+        self.assertIn("text", payload)
+        self.assertIn("matched no catalog entry", payload["text"])
+        stamp = headers["X-Failcat-Timestamp"]
+        expected = "sha256=" + hmac.new(SECRET.encode(), (stamp + ".").encode() + body, hashlib.sha256).hexdigest()
+        self.assertEqual(headers["X-Failcat-Signature"], expected)
+        metrics = self.api.get("/metrics").body
+        self.assertIn('failcat_webhook_deliveries_total{outcome="success"} 1', metrics)
+        # Cooldown: later runs do not repeat it.
+        harness.wait_until(lambda: 'failcat_aggregator_runs_total{outcome="success"} 3' in self.api.get("/metrics").body
+                           or 'failcat_aggregator_runs_total{outcome="success"} 4' in self.api.get("/metrics").body,
+                           timeout=30, message="more aggregator runs")
+        self.assertEqual(len(self.hook.received), 1)
+        self.assertNotIn(SECRET, self.server.read_log())
+
+    def old_rows(self):
+        sql = "SELECT count(*) FROM failure_matches WHERE run_id = 'ancient'"
+        if self.backend == "postgres":
+            return int(self.database.query(sql))
+        out = subprocess.run(["sqlite3", self.server.env["FAILCAT_SQLITE_PATH"], ".timeout 5000", sql],
+                             capture_output=True, text=True, timeout=30)
+        return int(out.stdout.strip() or "0")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
