@@ -1,5 +1,6 @@
 #include "api/api_context.hpp"
 
+#include "config/logging.hpp"
 #include "core/failure_json.hpp"
 
 namespace failcat {
@@ -10,6 +11,13 @@ HttpResponse json_response(int status, const nlohmann::json& body) {
   response.content_type = "application/json";
   response.body = dump_json(body);
   return response;
+}
+
+HttpResponse store_error_response(const Error& error, const std::string& request_id) {
+  log_event(LogLevel::warn, "database error",
+            {{"request_id", request_id}, {"error", error.message}});
+  if (error.kind == ErrorKind::overloaded) return error_response(error, request_id);
+  return problem_response(503, "the database is unavailable; retry later", request_id);
 }
 
 TenantScope scope_of(const HttpRequest& request) {

@@ -30,6 +30,10 @@ struct ApiContext {
 /// A JSON response with `status`.
 HttpResponse json_response(int status, const nlohmann::json& body);
 
+/// A 503 for an error that came from the database: the client gets a generic problem, the
+/// log gets the store's message (it may name tables, hosts or SQL).
+HttpResponse store_error_response(const Error& error, const std::string& request_id);
+
 /// The tenants the caller may see: its key's tenant, or all.
 TenantScope scope_of(const HttpRequest& request);
 

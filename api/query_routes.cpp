@@ -56,8 +56,8 @@ void run_read(ApiContext& ctx, const HttpRequest& request, Responder respond, Qu
   ctx.service.call_store(
       [result, query = std::move(query)](FailureStore& store) { *result = query(store); },
       [result, respond, request_id, render = std::move(render)](Status ran) {
-        if (!ran) return respond(error_response(ran.error(), request_id));
-        if (!*result) return respond(error_response(result->error(), request_id));
+        if (!ran) return respond(store_error_response(ran.error(), request_id));
+        if (!*result) return respond(store_error_response(result->error(), request_id));
         respond(render(result->value()));
       });
 }

@@ -71,7 +71,7 @@ void add_recovery_routes(Router& router, ApiContext& ctx) {
         const std::string request_id = request.request_id;
         const std::string wanted = *id;
         job->done_one = [respond, request_id, wanted](Result<RecoveryUpdateResult> result) {
-          if (!result) return respond(error_response(result.error(), request_id));
+          if (!result) return respond(store_error_response(result.error(), request_id));
           switch (result->outcome) {
             case UpdateOutcome::not_found:
               return respond(problem_response(404, "no failure " + wanted, request_id));
@@ -108,7 +108,7 @@ void add_recovery_routes(Router& router, ApiContext& ctx) {
                job->update = to_update(request, bulk->patch, now);
                const std::string request_id = request.request_id;
                job->done_bulk = [respond, request_id](Result<std::int64_t> updated) {
-                 if (!updated) return respond(error_response(updated.error(), request_id));
+                 if (!updated) return respond(store_error_response(updated.error(), request_id));
                  respond(json_response(200, {{"updated", *updated}}));
                };
                ctx.service.recover(std::move(job));
