@@ -317,6 +317,21 @@ constexpr const char* kDeleteOldKeys =
     " FROM failure_idempotency WHERE created_at < $1::timestamptz OR failure_id = ANY($2::uuid[])"
     " LIMIT $3::bigint)";
 
+// ---- Row-level security ----------------------------------------------------------------
+
+/// Every tenant, for row-level security: admins, and jobs that span tenants.
+constexpr const char* kAllTenants = "*";
+
+/// Sets the tenant that row-level security admits for the rest of this transaction
+/// (migration 0004): one tenant's UUID, or `*` for all. Transaction-local, so a pooled or
+/// reused session never carries it into the next transaction.
+void admit_tenant(pqxx::transaction_base& tx, const std::string& tenant) {
+  SqlParams{text(tenant)}.exec(tx, "SELECT set_config('failcat.tenant', $1, true)");
+}
+void admit_scope(pqxx::transaction_base& tx, const TenantScope& scope) {
+  admit_tenant(tx, scope.tenant() ? *scope.tenant() : std::string(kAllTenants));
+}
+
 // ---- WHERE clauses ---------------------------------------------------------------------
 
 /// AND-ed conditions whose values live in `params`.
@@ -405,8 +420,10 @@ class PostgresStore final : public FailureStore {
     return run<std::vector<int>>("migrate", [&](pqxx::connection& c) -> Result<std::vector<int>> {
       MigrationLock lock(c);
       {
+        // Only when missing: a service role that does not own the schema can still start
+        // against a database that is already current.
         pqxx::work tx(c);
-        tx.exec(kCreateSchemaMigrations);
+        if (!tx.exec1(kSchemaMigrationsExists)[0].as<bool>()) tx.exec(kCreateSchemaMigrations);
         tx.commit();
       }
       const std::set<int> done = applied_versions(c);
@@ -416,6 +433,7 @@ class PostgresStore final : public FailureStore {
         pqxx::work tx(c);
         // NOTE: a migration may rewrite a large table; the per-request timeout does not apply.
         tx.exec("SET LOCAL statement_timeout = 0");
+        admit_tenant(tx, kAllTenants);  // a data migration may touch every tenant's rows
         tx.exec(m.sql);
         SqlParams{number(m.version), text(m.name), text(migration_checksum(m))}.exec(
             tx, kInsertMigration);
@@ -453,8 +471,13 @@ class PostgresStore final : public FailureStore {
 
   Result<std::size_t> insert_batch(const std::vector<FailureRecord>& rows) override {
     if (rows.empty()) return std::size_t{0};
+    const bool one_tenant = std::all_of(rows.begin(), rows.end(), [&](const FailureRecord& r) {
+      return r.tenant_id == rows.front().tenant_id;
+    });
+    const std::string tenant = one_tenant ? lower_uuid(rows.front().tenant_id) : kAllTenants;
     return run<std::size_t>("insert_batch", [&](pqxx::connection& c) -> Result<std::size_t> {
       pqxx::work tx(c);
+      admit_tenant(tx, tenant);
       std::size_t inserted = 0;
       for (std::size_t begin = 0; begin < rows.size(); begin += kInsertChunkRows) {
         const auto end = std::min(rows.size(), begin + kInsertChunkRows);
@@ -472,6 +495,7 @@ class PostgresStore final : public FailureStore {
     if (!is_uuid(id)) return Out{};
     return run<Out>("get", [&](pqxx::connection& c) -> Result<Out> {
       pqxx::read_transaction tx(c);
+      admit_scope(tx, scope);
       return fetch_one(tx, scope, id, "");
     });
   }
@@ -481,6 +505,7 @@ class PostgresStore final : public FailureStore {
     using Out = std::optional<FailureRecord>;
     return run<Out>("find_by_idempotency_key", [&](pqxx::connection& c) -> Result<Out> {
       pqxx::read_transaction tx(c);
+      admit_tenant(tx, lower_uuid(tenant_id));
       const auto rows = SqlParams{text(tenant_id), text(key)}.exec(
           tx, "SELECT " + select_list() +
                   " FROM failure_matches WHERE tenant_id = $1::uuid AND id = (SELECT failure_id"
@@ -494,6 +519,7 @@ class PostgresStore final : public FailureStore {
     return run<FailurePage>("list", [&](pqxx::connection& c) -> Result<FailurePage> {
       // One snapshot, so the total and the page agree.
       pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      admit_scope(tx, scope);
       SqlParams params;
       Conditions where(params);
       where.scope(scope);
@@ -525,6 +551,7 @@ class PostgresStore final : public FailureStore {
                                   const UnrecoveredQuery& query) override {
     return run<FailurePage>("unrecovered", [&](pqxx::connection& c) -> Result<FailurePage> {
       pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      admit_scope(tx, scope);
       SqlParams params;
       Conditions where(params);
       where.scope(scope);
@@ -551,6 +578,7 @@ class PostgresStore final : public FailureStore {
     return run<RecoveryUpdateResult>(
         "update_recovery", [&](pqxx::connection& c) -> Result<RecoveryUpdateResult> {
           pqxx::work tx(c);
+          admit_scope(tx, scope);
           auto current = fetch_one(tx, scope, id, " FOR UPDATE");
           if (!current) return RecoveryUpdateResult{};
           if (if_updated_at && *if_updated_at != current->updated_at) {
@@ -579,6 +607,7 @@ class PostgresStore final : public FailureStore {
     return run<std::int64_t>(
         "bulk_update_recovery", [&](pqxx::connection& c) -> Result<std::int64_t> {
           pqxx::work tx(c);
+          admit_scope(tx, scope);
           SqlParams params =
               recovery_params(update, {text(update.recovered_by.value_or(kDefaultActor))});
           Conditions where(params);
@@ -598,6 +627,7 @@ class PostgresStore final : public FailureStore {
     if (!is_uuid(failure_id)) return Out{};
     return run<Out>("recovery_events", [&](pqxx::connection& c) -> Result<Out> {
       pqxx::read_transaction tx(c);
+      admit_scope(tx, scope);
       SqlParams params;
       Conditions where(params);
       where.equals("failure_id", failure_id, "uuid");
@@ -624,6 +654,7 @@ class PostgresStore final : public FailureStore {
   Result<FailureStats> stats(const TenantScope& scope, const StatsQuery& query) override {
     return run<FailureStats>("stats", [&](pqxx::connection& c) -> Result<FailureStats> {
       pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      admit_scope(tx, scope);
       SqlParams params;
       Conditions where(params);
       where.scope(scope);
@@ -676,6 +707,7 @@ class PostgresStore final : public FailureStore {
     if (end <= first_bucket) return std::int64_t{0};
     return run<std::int64_t>("rollup_aggregates", [&](pqxx::connection& c) -> Result<std::int64_t> {
       pqxx::work tx(c);
+      admit_tenant(tx, kAllTenants);  // rollups span every tenant
       SqlParams{timestamp(first_bucket), timestamp(end)}.exec(tx, kDeleteAggregates);
       const auto written = SqlParams{timestamp(first_bucket), timestamp(end), timestamp(now)}.exec(
           tx, kRollupAggregates);
@@ -689,6 +721,7 @@ class PostgresStore final : public FailureStore {
     using Out = std::vector<AggregateRow>;
     return run<Out>("aggregates", [&](pqxx::connection& c) -> Result<Out> {
       pqxx::read_transaction tx(c);
+      admit_scope(tx, scope);
       SqlParams params;
       Conditions where(params);
       where.scope(scope);
@@ -721,6 +754,7 @@ class PostgresStore final : public FailureStore {
     if (batch_limit <= 0) return std::int64_t{0};
     return run<std::int64_t>("delete_older_than", [&](pqxx::connection& c) -> Result<std::int64_t> {
       pqxx::work tx(c);
+      admit_tenant(tx, kAllTenants);  // retention spans every tenant
       const auto deleted =
           SqlParams{timestamp(cutoff), number(batch_limit)}.exec(tx, kDeleteOldFailures);
       std::string ids = "{";
