@@ -26,6 +26,7 @@ constexpr int kFirstRollupHours = 48;
 
 struct AggregatorState {
   std::unique_ptr<FailureStore> store;
+  std::uint64_t store_generation = 0;
   std::unique_ptr<MissRateAlert> alert;
   bool rolled_back_far = false;
   bool leader = false;
@@ -153,7 +154,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
 }
 
 aggregator_actor::behavior_type aggregator_behavior(Self self, PipelineContext* ctx) {
-  self->state.store = open_pipeline_store(ctx->options);
+  self->state.store = open_pipeline_store(*ctx, self->state.store_generation);
   MissRateAlertConfig alert;
   alert.threshold = ctx->options.alert_miss_rate;
   alert.min_failures = ctx->options.alert_min_failures;
@@ -162,6 +163,11 @@ aggregator_actor::behavior_type aggregator_behavior(Self self, PipelineContext* 
   self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
   return {
       [=](tick_atom) {
+        if (ctx->store_options.generation() != self->state.store_generation) {
+          // Rotated credentials: reconnect (a new session must win leadership again).
+          self->state.store = open_pipeline_store(*ctx, self->state.store_generation);
+          self->state.leader = false;
+        }
         bool ok = false;
         if (self->state.store) {
           try {

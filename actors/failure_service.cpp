@@ -22,8 +22,10 @@ namespace failcat {
 class FailureService::Impl {
  public:
   Impl(const PipelineOptions& options, Metrics& metrics, CatalogHolder& catalog, const Clock& clock)
-      : idempotency_(100'000), ctx_{options, metrics,      catalog,   clock,
-                                    status_, idempotency_, directory_} {}
+      : idempotency_(100'000), store_options_(options.store), ctx_{options,    metrics,
+                                                                   catalog,    clock,
+                                                                   status_,    idempotency_,
+                                                                   directory_, store_options_} {}
 
   Status start() {
     config_ = std::make_unique<caf::actor_system_config>();
@@ -256,6 +258,7 @@ class FailureService::Impl {
   PipelineStatus status_;
   IdempotencyCache idempotency_;
   Directory directory_;
+  LiveStoreOptions store_options_;
   PipelineContext ctx_;
   std::unique_ptr<caf::actor_system_config> config_;
   std::unique_ptr<caf::actor_system> system_;
@@ -314,6 +317,9 @@ Readiness FailureService::readiness() const {
 }
 const PipelineStatus& FailureService::status() const {
   return impl_->status_;
+}
+void FailureService::update_store_options(StoreOptions options) {
+  impl_->store_options_.replace(std::move(options));
 }
 bool FailureService::crash_actor_for_test(const std::string& name) {
   return impl_->crash_actor_for_test(name);

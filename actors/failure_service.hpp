@@ -68,6 +68,11 @@ class FailureService {
   /// Reports the breaker, after applying `action` when given.
   void breaker(std::optional<BreakerAction> action, std::function<void(const BreakerView&)> done);
 
+  /// Replaces the store options (rotated database credentials): each storage actor and the
+  /// aggregator reconnect with them before their next database call. Acknowledged work waits
+  /// in the WAL meanwhile, so nothing is lost if the new credentials fail.
+  void update_store_options(StoreOptions options);
+
   Readiness readiness() const;
   const PipelineStatus& status() const;
 

@@ -115,6 +115,30 @@ class Directory {
   std::size_t next_storage_ = 0;
 };
 
+/// The store options in force. A SIGHUP may swap in new ones (rotated database credentials);
+/// every actor that owns a store compares `generation()` before its next call and reopens its
+/// connection when it moved. Thread-safe.
+class LiveStoreOptions {
+ public:
+  explicit LiveStoreOptions(StoreOptions initial) : options_(std::move(initial)) {}
+
+  StoreOptions get() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return options_;
+  }
+  std::uint64_t generation() const { return generation_.load(); }
+  void replace(StoreOptions next) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    options_ = std::move(next);
+    generation_.fetch_add(1);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  StoreOptions options_;
+  std::atomic<std::uint64_t> generation_{0};
+};
+
 /// Shared by every actor; outlives the actor system.
 struct PipelineContext {
   PipelineOptions options;
@@ -124,13 +148,16 @@ struct PipelineContext {
   PipelineStatus& status;
   IdempotencyCache& idempotency;
   Directory& directory;
+  LiveStoreOptions& store_options;
 };
 
-/// A store for one actor: from the injected factory, else from the store options (null when
-/// the options can never work).
-inline std::unique_ptr<FailureStore> open_pipeline_store(const PipelineOptions& options) {
-  if (options.store_factory) return options.store_factory();
-  auto store = open_store(options.store);
+/// A store for one actor: from the injected factory, else from the store options in force
+/// (null when they can never work). `generation` receives the options' generation.
+inline std::unique_ptr<FailureStore> open_pipeline_store(const PipelineContext& ctx,
+                                                         std::uint64_t& generation) {
+  generation = ctx.store_options.generation();
+  if (ctx.options.store_factory) return ctx.options.store_factory();
+  auto store = open_store(ctx.store_options.get());
   return store ? std::move(*store) : nullptr;
 }
 

@@ -12,9 +12,19 @@ namespace {
 
 struct StorageState {
   std::unique_ptr<FailureStore> store;
+  std::uint64_t store_generation = 0;
   bool migrated = false;
   static inline const char* name = "failcat.storage";
 };
+
+// New store options (rotated credentials) take effect on the next call: the old connection is
+// closed and a new one opened lazily with them.
+void refresh_store(StorageState& state, const PipelineContext& ctx) {
+  if (state.store && ctx.store_options.generation() == state.store_generation) return;
+  if (state.store) log_event(LogLevel::info, "storage reconnecting with new store options");
+  state.store = open_pipeline_store(ctx, state.store_generation);
+  state.migrated = false;
+}
 
 // Migrations are idempotent and locked, so each storage actor simply makes sure once.
 Status ensure_migrated(StorageState& state, PipelineStatus& status) {
@@ -31,10 +41,11 @@ Status ensure_migrated(StorageState& state, PipelineStatus& status) {
 
 storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<StorageState> self,
                                               PipelineContext* ctx) {
-  self->state.store = open_pipeline_store(ctx->options);
+  self->state.store = open_pipeline_store(*ctx, self->state.store_generation);
   return {
       [=](insert_atom, const PersistBatchPtr& batch) -> PersistOutcome {
         PersistOutcome out;
+        refresh_store(self->state, *ctx);
         if (!self->state.store) {
           out.error = "no store";
           return out;
@@ -58,6 +69,7 @@ storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<St
         return out;
       },
       [=](call_atom, const StoreCallPtr& call) -> bool {
+        refresh_store(self->state, *ctx);
         if (!self->state.store) return false;
         try {
           if (auto ready = ensure_migrated(self->state, ctx->status); !ready) return false;

@@ -31,8 +31,8 @@ constexpr const char* kKeysUsage =
     "FILE defaults to $FAILCAT_API_KEYS_FILE.\n";
 
 /// `--flag value` and `--flag=value` pairs; nullopt on anything else.
-std::optional<std::map<std::string, std::string>> parse_flags(
-    const std::vector<std::string>& args, std::size_t first) {
+std::optional<std::map<std::string, std::string>> parse_flags(const std::vector<std::string>& args,
+                                                              std::size_t first) {
   std::map<std::string, std::string> out;
   for (std::size_t i = first; i < args.size(); ++i) {
     const std::string& a = args[i];

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include "actors/failure_service.hpp"
 #include "actors/pipeline_options.hpp"
 #include "api/api_context.hpp"
+#include "api/api_keys.hpp"
 #include "api/http_server.hpp"
 #include "api/router.hpp"
 #include "cli/commands.hpp"
@@ -57,6 +59,56 @@ bool migrate_at_start(const Config& config) {
   return false;
 }
 
+/// Loads the keys file at start; a bad file stops start-up naming the entry.
+Result<std::shared_ptr<ApiKeySet>> load_keys_at_start(const std::string& path) {
+  auto keys = load_api_keys_file(path);
+  if (!keys) return std::move(keys).error();
+  struct stat info {};
+  if (stat(path.c_str(), &info) == 0 && (info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    log_event(LogLevel::warn, "the API keys file is writable by other users; chmod 600 it",
+              {{"path", path}});
+  }
+  log_event(LogLevel::info, "API keys loaded",
+            {{"path", path}, {"keys", std::to_string(keys->size())}});
+  return std::make_shared<ApiKeySet>(std::move(*keys));
+}
+
+/// SIGHUP: re-reads the catalog, the keys file and DATABASE_URL_FILE. Each keeps its previous
+/// value when the new one is invalid. Logs what changed, never a secret.
+void reload_on_sighup(const Config& config, CatalogHolder& catalog, Metrics& metrics,
+                      ApiKeySet* keys, FailureService& service, std::string& database_url) {
+  reload_catalog(catalog, metrics, config.catalog_path);
+  if (keys != nullptr) {
+    auto loaded = load_api_keys_file(config.api_keys_file);
+    if (loaded) {
+      const auto count = loaded->size();
+      keys->replace(std::move(*loaded));
+      log_event(LogLevel::info, "API keys reloaded",
+                {{"path", config.api_keys_file}, {"keys", std::to_string(count)}});
+    } else {
+      log_event(LogLevel::error, "API keys reload rejected; the previous keys stay",
+                {{"error", loaded.error().message}});
+    }
+  }
+  if (!config.database_url_file.empty()) {
+    auto url = read_secret_file(config.database_url_file, "DATABASE_URL_FILE");
+    if (!url || !is_postgres_url(*url)) {
+      log_event(LogLevel::error, "database URL reload rejected; the previous credentials stay",
+                {{"path", config.database_url_file},
+                 {"error", url ? "not a postgresql:// URL" : url.error().message}});
+    } else if (*url == database_url) {
+      log_event(LogLevel::info, "database URL unchanged", {{"path", config.database_url_file}});
+    } else {
+      database_url = *url;
+      Config next = config;
+      next.database_url = database_url;
+      service.update_store_options(store_options(next));
+      log_event(LogLevel::info, "database credentials reloaded; reconnecting",
+                {{"database", redact_database_url(database_url)}});
+    }
+  }
+}
+
 }  // namespace
 
 int serve_command(const std::vector<std::string>& args) {
@@ -96,6 +148,20 @@ int serve_command(const std::vector<std::string>& args) {
 
   if (!migrate_at_start(*config)) return kExitFailure;
 
+  std::shared_ptr<ApiKeySet> keys;
+  if (!config->api_keys_file.empty()) {
+    auto loaded_keys = load_keys_at_start(config->api_keys_file);
+    if (!loaded_keys) {
+      std::cerr << "failcat: " << loaded_keys.error().field << ": " << loaded_keys.error().message
+                << "\n";
+      return kExitUsage;
+    }
+    keys = std::move(*loaded_keys);
+  } else {
+    log_event(LogLevel::warn, "no FAILCAT_API_KEYS_FILE: serving without authentication",
+              {{"address", config->host}});
+  }
+
   SystemClock clock;
   CatalogHolder catalog(loaded.catalog);
   Metrics metrics(
@@ -120,7 +186,7 @@ int serve_command(const std::vector<std::string>& args) {
   http.port = config->port;
   http.threads = config->http_threads;
   http.large_body_routes = {"/api/v1/failures/batch"};
-  HttpServer server(http, router, metrics);
+  HttpServer server(http, router, metrics, keys ? make_api_key_gate(keys) : RequestGate{});
   if (auto started = server.start(); !started) {
     std::cerr << "failcat: FAILCAT_PORT: " << started.error().message << "\n";
     service.stop(clock.steady());
@@ -130,12 +196,14 @@ int serve_command(const std::vector<std::string>& args) {
             {{"address", config->host + ":" + std::to_string(server.port())},
              {"store", config->database_url.empty() ? "sqlite" : "postgres"},
              {"durability", config->durability == Durability::wal ? "wal" : "memory"},
-             {"catalog", loaded.catalog->version()}});
+             {"catalog", loaded.catalog->version()},
+             {"auth", keys ? "api-keys" : "open"}});
 
+  std::string database_url = config->database_url;
   int received = 0;
   while (sigwait(&signals, &received) == 0) {
     if (received == SIGHUP) {
-      reload_catalog(catalog, metrics, config->catalog_path);
+      reload_on_sighup(*config, catalog, metrics, keys.get(), service, database_url);
       continue;
     }
     break;
