@@ -48,6 +48,11 @@ class PipelineStatus {
   void set_store_error(std::string error) {
     std::lock_guard<std::mutex> lock(mutex_);
     store_error_ = std::move(error);
+    has_store_error_ = !store_error_.empty();
+  }
+  /// Called after every successful database call; cheap when there is nothing to clear.
+  void clear_store_error() {
+    if (has_store_error_.load(std::memory_order_relaxed)) set_store_error({});
   }
   std::string store_error() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -72,6 +77,7 @@ class PipelineStatus {
  private:
   mutable std::mutex mutex_;
   std::string store_error_;
+  std::atomic<bool> has_store_error_{false};
 };
 
 }  // namespace failcat

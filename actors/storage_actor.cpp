@@ -63,6 +63,7 @@ storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<St
           }
           out.status = PersistOutcome::Status::stored;
           out.inserted = *inserted;
+          ctx->status.clear_store_error();
         } catch (const std::exception& e) {
           out.error = e.what();
         }

@@ -235,6 +235,8 @@ class PostgresOutage(DurabilityTestCase):
         self.assertEqual(dropped_total(api), 0.0)
         harness.wait_until(lambda: api.get("/api/v1/admin/breaker").json()["state"] == "closed",
                            timeout=60, message="breaker closed again")
+        harness.wait_until(lambda: api.get("/readyz").body.strip() == "ok", timeout=60,
+                           message="readiness back to ok")
 
     def test_frozen_postgres_times_out_persists_without_slowing_ingest(self):
         cluster = PrivateCluster(self)
