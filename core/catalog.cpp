@@ -11,6 +11,7 @@
 #include <set>
 #include <utility>
 
+#include "core/json_depth.hpp"
 #include "core/matcher.hpp"
 #include "core/tokenizer.hpp"
 
@@ -48,36 +49,6 @@ bool valid_id(std::string_view id) {
 
 std::string type_name(const json& value) {
   return value.type_name();
-}
-
-// Deepest nesting of arrays and objects in `text`, counted outside string literals; stops
-// counting once past `limit`. The parser is only run on text that passed this check.
-std::size_t nesting_depth(std::string_view text, std::size_t limit) {
-  std::size_t depth = 0;
-  std::size_t deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 std::uint64_t fnv1a64(std::string_view bytes) {
@@ -456,7 +427,7 @@ CatalogLoad parse_catalog(std::string_view json_text) {
   CatalogLoad load;
   auto& problems = load.problems;
   try {
-    if (nesting_depth(json_text, kMaxCatalogJsonDepth) > kMaxCatalogJsonDepth) {
+    if (json_nesting_depth(json_text, kMaxCatalogJsonDepth) > kMaxCatalogJsonDepth) {
       problems.push_back(
           {"", "", "JSON nests deeper than " + std::to_string(kMaxCatalogJsonDepth) + " levels"});
       return load;

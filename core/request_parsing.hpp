@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/failure_query.hpp"
+#include "core/json_depth.hpp"
 #include "core/result.hpp"
 #include "core/timestamp.hpp"
 
@@ -44,10 +45,6 @@ struct FailureInput {
   std::optional<std::string> context_json;   ///< `context`: a JSON object, compact, <= 16 KiB.
   std::optional<std::string> event_id;       ///< Per-item idempotency key, 1..255 bytes.
 };
-
-/// Deepest nesting of arrays and objects in `text`, counted outside string literals (escapes
-/// honoured); stops counting once past `limit`, so it is cheap on hostile input.
-std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
 
 /// Validates one text filter (`tenant_id`, `run_id`, `error_code`, `category`) the same way for
 /// query strings and bulk bodies, and returns the value to compare with: a canonical UUID, an
