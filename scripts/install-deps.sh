@@ -5,12 +5,14 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache git python3 curl
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang-14 libclang-rt-14-dev
   # libraries
   libcaf-dev libpistache-dev libpqxx-dev libpq-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libre2-dev nlohmann-json3-dev libsqlite3-dev
   libssl-dev libcurl4-openssl-dev
   # servers and tools used by tests and benchmarks
-  postgresql-15 postgresql-client-15 prometheus wrk sqlite3
+  postgresql-15 postgresql-client-15 prometheus wrk sqlite3 jq
 )
 
 missing=()
