@@ -13,6 +13,7 @@
 
 #include "actors/failure_service.hpp"
 #include "actors/pipeline_options.hpp"
+#include "config/logging.hpp"
 #include "core/catalog.hpp"
 #include "load/arguments.hpp"
 #include "load/commands.hpp"
@@ -73,6 +74,8 @@ int actors_command(const std::vector<std::string>& argv) {
       return kExitOk;
     }
     install_stop_handler();
+    // The pipeline logs like the server, on stderr, so stdout stays the report.
+    setup_logging("warn", LogFormat::text);
     const bool as_json = args.has("json");
     std::ostream& human = as_json ? std::cerr : std::cout;
     const std::string store_kind = args.text("store", "null");

@@ -13,6 +13,7 @@
 
 #include "core/circuit_breaker.hpp"
 #include "core/clock.hpp"
+#include "core/uuid.hpp"
 #include "load/arguments.hpp"
 #include "load/commands.hpp"
 #include "load/failure_rows.hpp"
@@ -27,6 +28,8 @@ constexpr const char* kHelp =
     "  --count N            rows (default 200000)\n"
     "  --duration D         pg-insert: stop after D (default 20s)\n"
     "  --connections N      pg-insert: connections, one thread each (default 4)\n"
+    "  --spread-hours H     pg-copy: spread created_at evenly over the last H hours (default:\n"
+    "                       every row now), to fill a table for read benchmarks\n"
     "  --catalog FILE, --seed S, --miss-ratio R   as for generate\n"
     "  --json               print the report as JSON on stdout\n";
 
@@ -224,8 +227,22 @@ int pg_baseline_command(const std::string& which, const std::vector<std::string>
       }
     }
     SystemClock clock;
-    const auto rows =
+    auto rows =
         make_rows(generate_inputs(loaded.catalog, gen, count), *loaded.catalog, clock.now());
+    if (const auto hours = args.integer("spread-hours", 0, 0, 24 * 365); hours > 0) {
+      // Oldest first, so one generator keeps every id in time order.
+      const Micros span = hours * kMicrosPerHour;
+      const Micros start = clock.now() - span;
+      UuidV7Generator ids;
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        auto& r = rows[i];
+        r.created_at =
+            start + static_cast<Micros>(static_cast<double>(span) * static_cast<double>(i) /
+                                        static_cast<double>(rows.size()));
+        r.updated_at = r.created_at;
+        r.id = ids.next(r.created_at / 1000);
+      }
+    }
     nlohmann::json report = {{"mode", which}};
     if (which == "pg-copy") {
       const double secs = copy_rows(store_options.database_url, rows);
