@@ -37,16 +37,7 @@ matcher_actor::behavior_type matcher_behavior(matcher_actor::stateful_pointer<Ma
             continue;
           }
           auto& r = out.records[i];
-          r.id = self->state.ids.next(now / 1000);
-          r.run_id = in.run_id;
-          r.tenant_id = in.tenant_id.value_or(std::string(kDefaultTenant));
-          r.error_code = in.error_code;
-          r.error_message = in.error_message;
-          r.skill_id = in.skill_id;
-          r.step_index = in.step_index;
-          r.context_json = in.context_json;
-          r.created_at = now;
-          r.updated_at = now;
+          r = to_failure_record(in, self->state.ids.next(now / 1000), now);
           r.idempotency_key = job->keys[i];
           apply_match(r, result);
         }

@@ -563,4 +563,19 @@ Result<BreakerAction> parse_breaker_action(std::string_view body) {
   return Error::invalid("action", "action must be one of open, close, auto");
 }
 
+FailureRecord to_failure_record(const FailureInput& in, std::string id, Micros created_at) {
+  FailureRecord r;
+  r.id = std::move(id);
+  r.run_id = in.run_id;
+  r.tenant_id = in.tenant_id.value_or(std::string(kDefaultTenant));
+  r.error_code = in.error_code;
+  r.error_message = in.error_message;
+  r.skill_id = in.skill_id;
+  r.step_index = in.step_index;
+  r.context_json = in.context_json;
+  r.created_at = created_at;
+  r.updated_at = created_at;
+  return r;
+}
+
 }  // namespace failcat

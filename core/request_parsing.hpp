@@ -58,6 +58,10 @@ Result<RecoveryStatus> parse_recovery_status(const std::string& field, std::stri
 /// than kMaxJsonDepth (checked before parsing), invalid JSON, invalid UTF-8 and non-objects; a
 /// key repeated within one object is rejected naming its path (`failures[2].run_id`). Never
 /// throws.
+/// The record to store for a validated input: the given id and creation time, the tenant
+/// defaulted, match columns still empty (fill them with `apply_match`).
+FailureRecord to_failure_record(const FailureInput& in, std::string id, Micros created_at);
+
 Result<nlohmann::json> parse_json_body(std::string_view body);
 
 /// Validates one failure object. `field_prefix` ("" or "failures[3].") is put in front of every

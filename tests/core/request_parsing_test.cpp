@@ -425,3 +425,31 @@ TEST(FilterValue, ValidatesPerField) {
 
 }  // namespace
 }  // namespace failcat
+
+namespace failcat {
+namespace {
+
+TEST(ToFailureRecord, CopiesInputAndDefaultsTheTenant) {
+  FailureInput in;
+  in.run_id = "run-7";
+  in.error_code = "E1";
+  in.error_message = "boom";
+  in.skill_id = "web.search";
+  in.step_index = 3;
+  in.context_json = R"({"a":1})";
+  const auto r = to_failure_record(in, "id-1", 42);
+  EXPECT_EQ(r.id, "id-1");
+  EXPECT_EQ(r.run_id, "run-7");
+  EXPECT_EQ(r.tenant_id, "00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ(r.error_message, "boom");
+  EXPECT_EQ(r.step_index, 3);
+  EXPECT_EQ(r.context_json, R"({"a":1})");
+  EXPECT_EQ(r.created_at, 42);
+  EXPECT_EQ(r.updated_at, 42);
+  EXPECT_FALSE(r.catalog_entry_id.has_value());
+  in.tenant_id = "11111111-1111-4111-8111-111111111111";
+  EXPECT_EQ(to_failure_record(in, "id-2", 1).tenant_id, *in.tenant_id);
+}
+
+}  // namespace
+}  // namespace failcat
