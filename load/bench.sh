@@ -5,6 +5,7 @@
 #
 #   load/bench.sh [OUTDIR]        # results in OUTDIR (default /tmp/failcat-bench-<time>)
 #   RUNS=3 DURATION=5 CONNS=64 ROWS_READ=1000000 MATCHER=1 load/bench.sh
+#   SECTIONS="http pg read" load/bench.sh   # a subset (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -15,6 +16,8 @@ CONNS=${CONNS:-64}
 ROWS_READ=${ROWS_READ:-1000000}
 PIPE_COUNT=${PIPE_COUNT:-300000}
 PG_ROWS=${PG_ROWS:-200000}
+SECTIONS=${SECTIONS:-http pg read}
+section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 BIN=$ROOT/build/failcat
 LOAD=$ROOT/build/load/failcat-load
 CATALOG=$ROOT/config/failure_catalog.json
@@ -68,6 +71,7 @@ log "generating inputs"
 "$LOAD" generate --catalog "$CATALOG" --count 100000 --seed 42 --tenants 8 --runs 500 --out "$OUT/failures.jsonl" 2>>"$OUT/bench.log"
 
 # 1. HTTP ingest vs a bare Pistache 202 (wrk, keep-alive), PostgreSQL, WAL durability.
+if section http; then
 log "1. HTTP ingest vs bare Pistache (wrk -t2 -c$CONNS -d${DURATION}s, $RUNS runs each)"
 wrk_rps() { WRK_BODIES="$OUT/failures.jsonl" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s load/wrk_post.lua "http://127.0.0.1:$1" >"$2" 2>&1; awk '/Requests\/sec/ {print $2}' "$2"; }
 DB1=$(fresh_db http)
@@ -106,9 +110,11 @@ log "   HTTP single ingest persisted end to end: $(median <"$OUT/http_e2e.txt") 
 echo "$(peak_rss_mib "$FPID")" >"$OUT/rss_http.txt"
 log "5. peak RSS of failcat after the HTTP runs: $(cat "$OUT/rss_http.txt") MiB"
 stop_pid "$FPID"; drop_db "$DB1"
+fi
 
 # 2. Persisted rows/s on PostgreSQL: in-process pipeline (WAL) vs raw COPY vs the seed's
 #    one-INSERT-per-transaction, each on a fresh database, interleaved.
+if section pg; then
 log "2. PostgreSQL: pipeline vs COPY vs one INSERT per transaction ($PG_ROWS rows, $RUNS runs)"
 : >"$OUT/pg_pipeline.txt"; : >"$OUT/pg_copy.txt"; : >"$OUT/pg_insert.txt"
 for r in $(seq "$RUNS"); do
@@ -132,8 +138,10 @@ for mode in memory wal; do
   done
   log "   null/$mode: $(median <"$OUT/null_$mode.txt") failures/s acknowledged"
 done
+fi
 
 # 6. Read path on ROWS_READ rows: offset vs cursor at depth, and stats.
+if section read; then
 log "6. read path on $ROWS_READ rows"
 DB6=$(fresh_db read)
 "$LOAD" pg-copy --database-url "$DB6" --count "$ROWS_READ" --spread-hours 20 --seed 7 2>>"$OUT/bench.log" >/dev/null
@@ -171,6 +179,7 @@ cat "$OUT/read_path.txt" | tee -a "$OUT/bench.log"
 echo "$(peak_rss_mib "$RPID")" >"$OUT/rss_read.txt"
 log "5. peak RSS of failcat after the read runs: $(cat "$OUT/rss_read.txt") MiB"
 stop_pid "$RPID"; drop_db "$DB6"
+fi
 
 # 4. Matcher (Google Benchmark), optional because it takes several minutes.
 if [ "${MATCHER:-0}" = 1 ] && [ -x "$ROOT/build/load/failcat-matcher-bench" ]; then

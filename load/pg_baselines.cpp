@@ -195,9 +195,9 @@ InsertRun insert_rows(const StoreOptions& store_options, const std::vector<Failu
 
 int pg_baseline_command(const std::string& which, const std::vector<std::string>& argv) {
   try {
-    Arguments args(
-        argv, {"json", "help"},
-        {"database-url", "count", "duration", "connections", "catalog", "seed", "miss-ratio"});
+    Arguments args(argv, {"json", "help"},
+                   {"database-url", "count", "duration", "connections", "catalog", "seed",
+                    "miss-ratio", "spread-hours"});
     if (args.has("help")) {
       std::cout << kHelp;
       return kExitOk;
