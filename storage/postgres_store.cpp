@@ -1,5 +1,6 @@
 // FailureStore on PostgreSQL through libpqxx 6.4.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -28,6 +29,9 @@ constexpr std::int64_t kMigrationLockKey = 0x6661696C636174;
 constexpr std::int64_t kLeaderLockKey = 0x6661696C636175;
 /// Rows per multi-row INSERT: 500 x 23 parameters stays far below PostgreSQL's 65535.
 constexpr std::size_t kInsertChunkRows = 500;
+// Below this many rows a parameterised INSERT beats COPY's extra round trips.
+constexpr std::size_t kCopyMinRows = 16;
+constexpr std::size_t kFailureColumns = 23;
 /// Distinct (error_code, message) pairs fetched before regrouping misses by signature.
 constexpr int kUnmatchedGroupLimit = 5000;
 constexpr const char* kDefaultActor = "api";
@@ -478,12 +482,16 @@ class PostgresStore final : public FailureStore {
     return run<std::size_t>("insert_batch", [&](pqxx::connection& c) -> Result<std::size_t> {
       pqxx::work tx(c);
       admit_tenant(tx, tenant);
-      std::size_t inserted = 0;
+      // Keys are claimed in parameterised chunks (few rows carry one); the rows themselves go
+      // in with one COPY into a session-local staging table and one INSERT … SELECT.
+      std::vector<const FailureRecord*> keep;
+      keep.reserve(rows.size());
       for (std::size_t begin = 0; begin < rows.size(); begin += kInsertChunkRows) {
         const auto end = std::min(rows.size(), begin + kInsertChunkRows);
-        const auto keep = rows_owning_their_keys(tx, rows, begin, end);
-        inserted += insert_failures(tx, keep);
+        auto owned = rows_owning_their_keys(tx, rows, begin, end);
+        keep.insert(keep.end(), owned.begin(), owned.end());
       }
+      const std::size_t inserted = insert_failures(tx, keep);
       tx.commit();
       return inserted;
     });
@@ -971,6 +979,36 @@ class PostgresStore final : public FailureStore {
   static std::size_t insert_failures(pqxx::transaction_base& tx,
                                      const std::vector<const FailureRecord*>& rows) {
     if (rows.empty()) return 0;
+    if (rows.size() < kCopyMinRows) return insert_failures_with_values(tx, rows);
+    // ON COMMIT DELETE ROWS empties it at every commit; the table lives as long as the session.
+    tx.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS failcat_staging (LIKE failure_matches INCLUDING "
+        "DEFAULTS) ON COMMIT DELETE ROWS");
+    static const std::vector<std::string> names = [] {
+      std::vector<std::string> n;
+      for (const auto& col : failure_columns()) n.emplace_back(col.name);
+      return n;
+    }();
+    {
+      pqxx::stream_to copy{tx, "failcat_staging", names};
+      std::array<const char*, kFailureColumns> fields{};
+      for (const FailureRecord* r : rows) {
+        const auto values = column_values(*r);
+        for (std::size_t i = 0; i < kFailureColumns; ++i) {
+          fields[i] = values[i] ? values[i]->c_str() : nullptr;
+        }
+        copy << fields;
+      }
+      copy.complete();
+    }
+    const auto result =
+        tx.exec("INSERT INTO failure_matches (" + insert_column_list() + ") SELECT " +
+                insert_column_list() + " FROM failcat_staging ON CONFLICT (id) DO NOTHING");
+    return static_cast<std::size_t>(result.affected_rows());
+  }
+
+  static std::size_t insert_failures_with_values(pqxx::transaction_base& tx,
+                                                 const std::vector<const FailureRecord*>& rows) {
     const auto& columns = failure_columns();
     SqlParams params;
     std::string sql = "INSERT INTO failure_matches (" + insert_column_list() + ") VALUES ";

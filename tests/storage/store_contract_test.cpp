@@ -774,3 +774,36 @@ TEST_P(StoreContract, OnlyOneConnectionLeadsTheJobs) {
 
 }  // namespace
 }  // namespace failcat
+
+namespace failcat {
+namespace {
+
+// Batches large enough for PostgreSQL's COPY path must keep every byte and every NULL.
+TEST_P(StoreContract, LargeBatchesRoundTripEscapesAndNulls) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 40; ++i) {
+    FailureRecord r = record(kNow + i);
+    r.error_message = "tab\there\nnew line \\N back\\slash \"quote\" ünïcödé " + std::to_string(i);
+    r.recovery_notes = i % 2 ? std::optional<std::string>("\\.") : std::nullopt;
+    r.context_json = i % 3 ? std::optional<std::string>(R"({"k":"v\twith\\tab"})") : std::nullopt;
+    r.match_confidence = i % 4 ? std::optional<double>(0.1 * i) : std::nullopt;
+    r.step_index = i % 5 ? std::optional<std::int32_t>(i) : std::nullopt;
+    r.recovered_at = i % 6 ? std::optional<Micros>(kNow + 123456 + i) : std::nullopt;
+    rows.push_back(r);
+  }
+  auto inserted = store_->insert_batch(rows);
+  ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  EXPECT_EQ(*inserted, rows.size());
+  EXPECT_EQ(*store_->insert_batch(rows), 0u);
+  for (const auto& r : rows) {
+    auto got = store_->get(TenantScope::all(), r.id);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    FailureRecord g = **got;
+    EXPECT_EQ(g.context_json.has_value(), r.context_json.has_value());
+    g.context_json = r.context_json;  // JSONB normalises spacing
+    EXPECT_EQ(g, r);
+  }
+}
+
+}  // namespace
+}  // namespace failcat
