@@ -80,7 +80,7 @@ breaker_actor::behavior_type breaker_behavior(
         }
         auto promise = self->make_response_promise<PersistOutcome>();
         const auto timeout = std::chrono::microseconds(ctx->options.persist_timeout);
-        self->request(storage, timeout, insert_atom::value, batch)
+        self->request<caf::message_priority::high>(storage, timeout, insert_atom::value, batch)
             .then(
                 [=](PersistOutcome out) mutable {
                   auto& b = *self->state.breaker;

@@ -24,7 +24,8 @@ namespace {
 constexpr Micros kCheckpointDelay = 100'000;
 constexpr Micros kFailureBackoff = 200'000;
 constexpr Micros kMinRejectBackoff = 100'000;
-constexpr std::size_t kMaxBatchBytes = 8u << 20;
+constexpr std::size_t kMaxBatchBytes = 16u << 20;
+constexpr std::size_t kBacklogFactor = 4;
 
 struct Pending {
   std::uint64_t lsn;
@@ -112,10 +113,11 @@ void arm(Self self, bool& armed, Micros delay, bool flush) {
   if (armed) return;
   armed = true;
   const auto d = std::chrono::microseconds(std::max<Micros>(delay, 200));
+  // Urgent: timers and batch replies must not queue behind a flood of ingest messages.
   if (flush) {
-    self->delayed_send(self, d, flush_atom::value);
+    self->template delayed_send<caf::message_priority::high>(self, d, flush_atom::value);
   } else {
-    self->delayed_send(self, d, sync_atom::value);
+    self->template delayed_send<caf::message_priority::high>(self, d, sync_atom::value);
   }
 }
 
@@ -199,7 +201,7 @@ void do_sync(Self self, PipelineContext* ctx) {
   st.unsynced.clear();
   for (auto& job : st.awaiting_sync) {
     count_accepted(ctx, *job);
-    job->complete(job->outcome);
+    job->complete(std::move(job->outcome));
   }
   st.awaiting_sync.clear();
   publish(self, ctx);
@@ -243,7 +245,8 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
   (void)last;
   if (st.wal && st.stored_through > st.wal->persisted_lsn() && !st.checkpoint_armed) {
     st.checkpoint_armed = true;
-    self->delayed_send(self, std::chrono::microseconds(kCheckpointDelay), checkpt_atom::value);
+    self->delayed_send<caf::message_priority::high>(
+        self, std::chrono::microseconds(kCheckpointDelay), checkpt_atom::value);
   }
   publish(self, ctx);
   try_flush(self, ctx);
@@ -254,7 +257,11 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
 std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t end) {
   auto& st = self->state;
   std::vector<Pending> rows;
-  const std::size_t max_rows = ctx->options.batch_rows;
+  // A backlog goes out in larger batches: fewer round trips when the database lags.
+  const std::uint64_t backlog = end >= st.next_send_lsn ? end - st.next_send_lsn + 1 : 0;
+  const std::size_t max_rows = backlog >= kBacklogFactor * ctx->options.batch_rows
+                                   ? kBacklogFactor * ctx->options.batch_rows
+                                   : ctx->options.batch_rows;
   if (!st.pending.empty() && st.pending.front().lsn == st.next_send_lsn) {
     std::size_t bytes = 0;
     while (!st.pending.empty() && rows.size() < max_rows && st.pending.front().lsn <= end) {
@@ -292,7 +299,7 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
 void try_flush(Self self, PipelineContext* ctx) {
   auto& st = self->state;
   const std::size_t max_inflight =
-      static_cast<std::size_t>(std::clamp(ctx->options.storage_actors, 1, 4));
+      static_cast<std::size_t>(std::clamp(ctx->options.storage_actors, 1, 16));
   while (st.inflight.size() < max_inflight) {
     const Micros now = ctx->clock.steady();
     if (now < st.retry_not_before) {
@@ -333,7 +340,8 @@ void try_flush(Self self, PipelineContext* ctx) {
     }
     // The breaker answers within the persist timeout; this bound only guards a lost reply.
     const auto guard = std::chrono::microseconds(2 * ctx->options.persist_timeout + 1'000'000);
-    self->request(breaker, guard, persist_atom::value, PersistBatchPtr(std::move(batch)))
+    self->request<caf::message_priority::high>(breaker, guard, persist_atom::value,
+                                               PersistBatchPtr(std::move(batch)))
         .then(
             [=](const PersistOutcome& outcome) {
               on_outcome(self, ctx, first, last, rows, started, outcome);
@@ -372,12 +380,12 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
     }
   };
   if (fresh.empty()) {
-    job->complete(out);
+    job->complete(std::move(out));
     return;
   }
   if (memory_mode(ctx)) {
     const std::uint64_t backlog = st.memory_lsn - st.stored_through;
-    if (backlog + fresh.size() > ctx->options.max_inflight) {
+    if (backlog + fresh.size() > ctx->options.memory_rows) {
       forget_keys();
       ctx->metrics.rejected(Metrics::RejectReason::overloaded);
       job->complete(Error{ErrorKind::overloaded, "persist queue full", {}});
@@ -387,7 +395,7 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
       accept_ready(self, ctx, Pending{++st.memory_lsn, out.records[i], 256});
     }
     count_accepted(ctx, *job);
-    job->complete(out);
+    job->complete(std::move(out));
     publish(self, ctx);
     try_flush(self, ctx);
     return;
