@@ -980,31 +980,45 @@ class PostgresStore final : public FailureStore {
                                      const std::vector<const FailureRecord*>& rows) {
     if (rows.empty()) return 0;
     if (rows.size() < kCopyMinRows) return insert_failures_with_values(tx, rows);
+    // Almost every batch is new rows: COPY them straight into the table. A batch replayed
+    // after a crash may hold ids that are already stored; then the savepoint is rolled back
+    // and the rows go through the staging table with ON CONFLICT DO NOTHING.
+    try {
+      pqxx::subtransaction direct(dynamic_cast<pqxx::dbtransaction&>(tx), "copy_direct");
+      copy_rows(direct, "failure_matches", rows);
+      direct.commit();
+      return rows.size();
+    } catch (const pqxx::unique_violation&) {
+    }
     // ON COMMIT DELETE ROWS empties it at every commit; the table lives as long as the session.
     tx.exec(
         "CREATE TEMP TABLE IF NOT EXISTS failcat_staging (LIKE failure_matches INCLUDING "
         "DEFAULTS) ON COMMIT DELETE ROWS");
+    copy_rows(tx, "failcat_staging", rows);
+    const auto result =
+        tx.exec("INSERT INTO failure_matches (" + insert_column_list() + ") SELECT " +
+                insert_column_list() + " FROM failcat_staging ON CONFLICT (id) DO NOTHING");
+    return static_cast<std::size_t>(result.affected_rows());
+  }
+
+  /// Streams `rows` into `table` with COPY (text format; NULLs as \N).
+  static void copy_rows(pqxx::transaction_base& tx, const std::string& table,
+                        const std::vector<const FailureRecord*>& rows) {
     static const std::vector<std::string> names = [] {
       std::vector<std::string> n;
       for (const auto& col : failure_columns()) n.emplace_back(col.name);
       return n;
     }();
-    {
-      pqxx::stream_to copy{tx, "failcat_staging", names};
-      std::array<const char*, kFailureColumns> fields{};
-      for (const FailureRecord* r : rows) {
-        const auto values = column_values(*r);
-        for (std::size_t i = 0; i < kFailureColumns; ++i) {
-          fields[i] = values[i] ? values[i]->c_str() : nullptr;
-        }
-        copy << fields;
+    pqxx::stream_to copy{tx, table, names};
+    std::array<const char*, kFailureColumns> fields{};
+    for (const FailureRecord* r : rows) {
+      const auto values = column_values(*r);
+      for (std::size_t i = 0; i < kFailureColumns; ++i) {
+        fields[i] = values[i] ? values[i]->c_str() : nullptr;
       }
-      copy.complete();
+      copy << fields;
     }
-    const auto result =
-        tx.exec("INSERT INTO failure_matches (" + insert_column_list() + ") SELECT " +
-                insert_column_list() + " FROM failcat_staging ON CONFLICT (id) DO NOTHING");
-    return static_cast<std::size_t>(result.affected_rows());
+    copy.complete();
   }
 
   static std::size_t insert_failures_with_values(pqxx::transaction_base& tx,
