@@ -491,7 +491,7 @@ class PostgresStore final : public FailureStore {
         auto owned = rows_owning_their_keys(tx, rows, begin, end);
         keep.insert(keep.end(), owned.begin(), owned.end());
       }
-      const std::size_t inserted = insert_failures(tx, keep);
+      const std::size_t inserted = insert_failures(tx, keep, may_copy_directly(tx));
       tx.commit();
       return inserted;
     });
@@ -976,19 +976,34 @@ class PostgresStore final : public FailureStore {
     return keep;
   }
 
+  /// PostgreSQL refuses COPY FROM into a table whose row-level security applies to the
+  /// session's role (a non-owner service role); such sessions always stage. Asked once per
+  /// connection.
+  bool may_copy_directly(pqxx::transaction_base& tx) {
+    if (direct_copy_generation_ != connection_generation_) {
+      direct_copy_ = !tx.exec1("SELECT row_security_active('failure_matches')")[0].as<bool>();
+      direct_copy_generation_ = connection_generation_;
+    }
+    return direct_copy_;
+  }
+
   static std::size_t insert_failures(pqxx::transaction_base& tx,
-                                     const std::vector<const FailureRecord*>& rows) {
+                                     const std::vector<const FailureRecord*>& rows,
+                                     bool copy_directly) {
     if (rows.empty()) return 0;
     if (rows.size() < kCopyMinRows) return insert_failures_with_values(tx, rows);
     // Almost every batch is new rows: COPY them straight into the table. A batch replayed
     // after a crash may hold ids that are already stored; then the savepoint is rolled back
     // and the rows go through the staging table with ON CONFLICT DO NOTHING.
-    try {
-      pqxx::subtransaction direct(dynamic_cast<pqxx::dbtransaction&>(tx), "copy_direct");
-      copy_rows(direct, "failure_matches", rows);
-      direct.commit();
-      return rows.size();
-    } catch (const pqxx::unique_violation&) {
+    if (copy_directly) {
+      try {
+        pqxx::subtransaction direct(dynamic_cast<pqxx::dbtransaction&>(tx), "copy_direct");
+        copy_rows(direct, "failure_matches", rows);
+        direct.commit();
+        return rows.size();
+      } catch (const pqxx::unique_violation&) {
+        // Some ids are stored already: stage the batch instead.
+      }
     }
     // ON COMMIT DELETE ROWS empties it at every commit; the table lives as long as the session.
     tx.exec(
@@ -1083,6 +1098,8 @@ class PostgresStore final : public FailureStore {
   std::unique_ptr<pqxx::connection> conn_;
   std::uint64_t connection_generation_ = 0;
   std::uint64_t leader_generation_ = 0;  ///< Generation that holds the leader lock (0: none).
+  std::uint64_t direct_copy_generation_ = 0;
+  bool direct_copy_ = false;
 };
 
 }  // namespace
