@@ -31,7 +31,8 @@ using matcher_actor = caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>
 
 /// Owns the WAL: appends, group-commits, acknowledges, and drains to the database in batches.
 using persister_actor =
-    caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>, caf::reacts_to<sync_atom>,
+    caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>,
+                     caf::reacts_to<ingest_atom, IngestJobBatch>, caf::reacts_to<sync_atom>,
                      caf::reacts_to<flush_atom>, caf::reacts_to<checkpt_atom>,
                      caf::replies_to<drain_atom, Micros>::with<std::uint64_t>>;
 
@@ -56,6 +57,7 @@ using aggregator_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
 }  // namespace failcat
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::IngestJobPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::IngestJobBatch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::PersistBatchPtr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::PersistOutcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::StoreCallPtr)

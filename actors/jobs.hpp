@@ -60,6 +60,8 @@ class IngestJob {
   std::atomic<bool> completed_{false};
 };
 using IngestJobPtr = std::shared_ptr<IngestJob>;
+/// Several matched jobs handed to the persister in one message (a busy matcher coalesces).
+using IngestJobBatch = std::shared_ptr<std::vector<IngestJobPtr>>;
 
 /// A batch of rows on its way to the database, with the WAL positions it covers.
 struct PersistBatch {

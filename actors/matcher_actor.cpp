@@ -10,10 +10,35 @@
 namespace failcat {
 namespace {
 
+constexpr std::size_t kMaxCoalescedJobs = 256;
+
 struct MatcherState {
   UuidV7Generator ids;
+  /// Matched jobs not yet handed on: while more messages wait in the mailbox, jobs are
+  /// collected and sent to the persister together (one message, one wake-up of its thread).
+  std::vector<IngestJobPtr> outgoing;
   static inline const char* name = "failcat.matcher";
 };
+
+using Self = matcher_actor::stateful_pointer<MatcherState>;
+
+/// Sends the collected jobs to the persister: alone, or as one batch message.
+void hand_on(Self self, PipelineContext* ctx) {
+  auto& outgoing = self->state.outgoing;
+  if (outgoing.empty()) return;
+  auto persister = ctx->directory.persister();
+  if (!persister) {
+    for (auto& job : outgoing) {
+      job->complete(Error{ErrorKind::unavailable, "persister unavailable", {}});
+    }
+  } else if (outgoing.size() == 1) {
+    self->send(persister, ingest_atom::value, std::move(outgoing.front()));
+  } else {
+    self->send(persister, ingest_atom::value,
+               std::make_shared<std::vector<IngestJobPtr>>(std::move(outgoing)));
+  }
+  outgoing.clear();
+}
 
 matcher_actor::behavior_type matcher_behavior(matcher_actor::stateful_pointer<MatcherState> self,
                                               PipelineContext* ctx) {
@@ -41,18 +66,17 @@ matcher_actor::behavior_type matcher_behavior(matcher_actor::stateful_pointer<Ma
           r.idempotency_key = job->keys[i];
           apply_match(r, result);
         }
-        auto persister = ctx->directory.persister();
-        if (!persister) {
-          job->complete(Error{ErrorKind::unavailable, "persister unavailable", {}});
-          return;
+        self->state.outgoing.push_back(job);
+        if (self->mailbox().empty() || self->state.outgoing.size() >= kMaxCoalescedJobs) {
+          hand_on(self, ctx);
         }
-        self->send(persister, ingest_atom::value, job);
       },
       [=](match_atom, const MatchJobPtr& job) {
         const auto catalog = ctx->catalog.current();
         const auto result = catalog->matcher().match(
             job->input.error_code, job->input.error_message.value_or(std::string()));
         job->done(job->input, result, *catalog);
+        if (self->mailbox().empty()) hand_on(self, ctx);
       },
   };
 }

@@ -500,6 +500,9 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
 
   return {
       [=](ingest_atom, const IngestJobPtr& job) { on_ingest(self, ctx, job); },
+      [=](ingest_atom, const IngestJobBatch& jobs) {
+        for (const auto& job : *jobs) on_ingest(self, ctx, job);
+      },
       [=](sync_atom) {
         self->state.sync_armed = false;
         do_sync(self, ctx);
