@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -62,6 +63,16 @@ std::optional<std::string> parse_bool(const std::string& v, bool& out) {
   return std::nullopt;
 }
 
+constexpr const char* kDefaultCatalog = "config/failure_catalog.json";
+
+/// `relative` resolved against the parent of the running executable's directory.
+std::string beside_executable(const std::string& relative) {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return relative;
+  return (exe.parent_path().parent_path() / relative).string();
+}
+
 struct OptionDef {
   ConfigOption option;
   Setter set;
@@ -98,9 +109,12 @@ const std::vector<OptionDef>& option_defs() {
         "Failure catalog JSON file."},
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v.empty()) return std::string("must not be empty");
-         std::ifstream in(v);
-         if (!in) return "cannot read '" + v + "'";
-         c.catalog_path = v;
+         std::string path = v;
+         // The default is relative to the working directory; a binary started elsewhere
+         // finds the catalog beside its build tree (build/failcat -> config/).
+         if (!std::ifstream(path) && path == kDefaultCatalog) path = beside_executable(path);
+         if (!std::ifstream(path)) return "cannot read '" + v + "'";
+         c.catalog_path = path;
          return std::nullopt;
        }},
       {{"FAILCAT_DURABILITY", "--durability", "wal",
