@@ -193,25 +193,17 @@ int backfill_command(const std::vector<std::string>& args) {
       reject(summary, number, input.error().field, input.error().message);
       continue;
     }
-    FailureRecord r;
-    r.tenant_id = input->tenant_id.value_or(std::string(kDefaultTenant));
-    r.idempotency_key = input->event_id ? *input->event_id : content_key(key_source);
-    if (!batch_keys.insert(r.tenant_id + '\n' + *r.idempotency_key).second) {
+    const std::string tenant = input->tenant_id.value_or(std::string(kDefaultTenant));
+    std::string key = input->event_id ? *input->event_id : content_key(key_source);
+    if (!batch_keys.insert(tenant + '\n' + key).second) {
       ++summary.duplicates;
       continue;
     }
     const std::int64_t ms = created_at / 1000;
     if (ms < last_ms) ids = UuidV7Generator(std::uint64_t{entropy()} << 32 | entropy());
     last_ms = ms;
-    r.id = ids.next(ms);
-    r.run_id = input->run_id;
-    r.error_code = input->error_code;
-    r.error_message = input->error_message;
-    r.skill_id = input->skill_id;
-    r.step_index = input->step_index;
-    r.context_json = input->context_json;
-    r.created_at = created_at;
-    r.updated_at = created_at;
+    FailureRecord r = to_failure_record(*input, ids.next(ms), created_at);
+    r.idempotency_key = std::move(key);
     apply_match(r, catalog.matcher().match(r.error_code, r.error_message.value_or("")));
     batch.push_back(std::move(r));
     if (batch.size() >= static_cast<std::size_t>(batch_rows) && !flush()) {

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "core/failure_json.hpp"
+#include "core/request_parsing.hpp"
 #include "core/uuid.hpp"
 
 namespace failcat::load {
@@ -28,17 +29,7 @@ std::vector<FailureRecord> make_rows(const std::vector<FailureInput>& inputs,
   std::vector<FailureRecord> rows;
   rows.reserve(inputs.size());
   for (const auto& in : inputs) {
-    FailureRecord r;
-    r.id = ids.next(now / 1000);
-    r.run_id = in.run_id;
-    r.tenant_id = in.tenant_id.value_or(std::string(kDefaultTenant));
-    r.error_code = in.error_code;
-    r.error_message = in.error_message;
-    r.skill_id = in.skill_id;
-    r.step_index = in.step_index;
-    r.context_json = in.context_json;
-    r.created_at = now;
-    r.updated_at = now;
+    FailureRecord r = to_failure_record(in, ids.next(now / 1000), now);
     apply_match(r, catalog.matcher().match(in.error_code, in.error_message.value_or("")));
     rows.push_back(std::move(r));
   }
