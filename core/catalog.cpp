@@ -11,7 +11,7 @@
 #include <set>
 #include <utility>
 
-#include "core/json_depth.hpp"
+#include "core/json_guard.hpp"
 #include "core/matcher.hpp"
 #include "core/tokenizer.hpp"
 
@@ -60,65 +60,13 @@ std::uint64_t fnv1a64(std::string_view bytes) {
   return hash;
 }
 
-// Records a problem for every object key that appears twice (the DOM would silently keep the
-// last one), with the index of the entry it sits in when there is one.
-class DuplicateKeyScanner {
- public:
-  struct Found {
-    std::optional<std::size_t> entry;
-    std::string key;
-  };
-
-  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
-    using E = json::parse_event_t;
-    if ((event == E::value || event == E::object_start || event == E::array_start) &&
-        !frames_.empty() && frames_.back().is_array) {
-      ++frames_.back().count;
-    }
-    switch (event) {
-      case E::object_start:
-        frames_.push_back(Frame{false, 0, {}, {}});
-        break;
-      case E::array_start:
-        frames_.push_back(Frame{true, 0, {}, {}});
-        break;
-      case E::object_end:
-      case E::array_end:
-        if (!frames_.empty()) frames_.pop_back();
-        break;
-      case E::key: {
-        Frame& frame = frames_.back();
-        frame.key = parsed.get<std::string>();
-        if (!frame.keys.insert(frame.key).second) found_->push_back({entry_index(), frame.key});
-        break;
-      }
-      case E::value:
-        break;
-    }
-    return true;
+// The index of the catalog entry a duplicate key sits in (`entries[i]…`), if any.
+std::optional<std::size_t> entry_of(const JsonPath& path) {
+  if (path.size() >= 3 && !path[0].is_index && path[0].key == "entries" && path[1].is_index) {
+    return path[1].index;
   }
-
-  explicit DuplicateKeyScanner(std::vector<Found>* found) : found_(found) {}
-
- private:
-  struct Frame {
-    bool is_array;
-    std::size_t count;
-    std::string key;
-    std::set<std::string> keys;
-  };
-
-  std::optional<std::size_t> entry_index() const {
-    if (frames_.size() >= 3 && frames_[0].key == "entries" && frames_[1].is_array &&
-        frames_[1].count > 0) {
-      return frames_[1].count - 1;
-    }
-    return std::nullopt;
-  }
-
-  std::vector<Frame> frames_;
-  std::vector<Found>* found_;
-};
+  return std::nullopt;
+}
 
 // Validates one document, collecting every problem it finds.
 class Validator {
@@ -432,10 +380,10 @@ CatalogLoad parse_catalog(std::string_view json_text) {
           {"", "", "JSON nests deeper than " + std::to_string(kMaxCatalogJsonDepth) + " levels"});
       return load;
     }
-    std::vector<DuplicateKeyScanner::Found> duplicates;
+    std::vector<JsonPath> duplicates;
     json doc;
     try {
-      doc = json::parse(json_text.begin(), json_text.end(), DuplicateKeyScanner(&duplicates));
+      doc = json::parse(json_text.begin(), json_text.end(), DuplicateKeyTracker(&duplicates));
     } catch (const json::parse_error& e) {
       problems.push_back({"", "", std::string("invalid JSON: ") + e.what()});
       return load;
@@ -470,12 +418,12 @@ CatalogLoad parse_catalog(std::string_view json_text) {
     }
     check_duplicates(entries, problems);
 
-    for (const auto& dup : duplicates) {
+    for (const auto& path : duplicates) {
       std::string label;
-      if (dup.entry) {
-        label = "#" + std::to_string(*dup.entry);
-        if (list != doc.end() && list->is_array() && *dup.entry < list->size()) {
-          const json& entry = (*list)[*dup.entry];
+      if (const auto index = entry_of(path)) {
+        label = "#" + std::to_string(*index);
+        if (list != doc.end() && list->is_array() && *index < list->size()) {
+          const json& entry = (*list)[*index];
           if (entry.is_object()) {
             auto id = entry.find("id");
             if (id != entry.end() && id->is_string() &&
@@ -485,7 +433,7 @@ CatalogLoad parse_catalog(std::string_view json_text) {
           }
         }
       }
-      problems.push_back({label, dup.key, "key appears more than once"});
+      problems.push_back({label, path.back().key, "key appears more than once"});
     }
     if (!problems.empty()) return load;
 

@@ -226,68 +226,6 @@ class FieldReader {
   std::string prefix_;
 };
 
-// Records the path of the first object key that appears twice in a document; the DOM would
-// otherwise keep the last value silently.
-class DuplicateKeyFinder {
- public:
-  explicit DuplicateKeyFinder(std::optional<std::string>* found) : found_(found) {}
-
-  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
-    using E = json::parse_event_t;
-    if ((event == E::value || event == E::object_start || event == E::array_start) &&
-        !frames_.empty() && frames_.back().is_array) {
-      ++frames_.back().count;
-    }
-    switch (event) {
-      case E::object_start:
-        frames_.push_back(Frame{false, 0, {}, {}});
-        break;
-      case E::array_start:
-        frames_.push_back(Frame{true, 0, {}, {}});
-        break;
-      case E::object_end:
-      case E::array_end:
-        if (!frames_.empty()) frames_.pop_back();
-        break;
-      case E::key: {
-        if (frames_.empty()) break;
-        Frame& frame = frames_.back();
-        frame.key = parsed.get<std::string>();
-        if (!frame.keys.insert(frame.key).second && !found_->has_value()) *found_ = path();
-        break;
-      }
-      case E::value:
-        break;
-    }
-    return true;
-  }
-
- private:
-  struct Frame {
-    bool is_array;
-    std::size_t count;
-    std::string key;
-    std::set<std::string> keys;
-  };
-
-  // `failures[2].run_id`: each frame's position within its parent, root first.
-  std::string path() const {
-    std::string out;
-    for (const Frame& frame : frames_) {
-      if (frame.is_array) {
-        out += "[" + std::to_string(frame.count == 0 ? 0 : frame.count - 1) + "]";
-      } else {
-        if (!out.empty()) out += '.';
-        out += frame.key;
-      }
-    }
-    return out;
-  }
-
-  std::optional<std::string>* found_;
-  std::vector<Frame> frames_;
-};
-
 // nlohmann's messages start with `[json.exception.parse_error.101] `; the caller needs the rest.
 std::string parse_error_detail(const std::string& what) {
   const auto end = what.find("] ");
@@ -362,9 +300,12 @@ Result<json> parse_json_body(std::string_view body) {
                           "JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
   try {
-    std::optional<std::string> duplicate;
-    json doc = json::parse(body.begin(), body.end(), DuplicateKeyFinder(&duplicate));
-    if (duplicate) return Error::invalid(*duplicate, *duplicate + " appears more than once");
+    std::vector<JsonPath> duplicates;
+    json doc = json::parse(body.begin(), body.end(), DuplicateKeyTracker(&duplicates));
+    if (!duplicates.empty()) {
+      const auto field = to_string(duplicates.front());
+      return Error::invalid(field, field + " appears more than once");
+    }
     if (!doc.is_object()) {
       return Error::invalid("body",
                             std::string("body must be a JSON object, not ") + doc.type_name());

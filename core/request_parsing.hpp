@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/failure_query.hpp"
-#include "core/json_depth.hpp"
+#include "core/json_guard.hpp"
 #include "core/result.hpp"
 #include "core/timestamp.hpp"
 
