@@ -7,7 +7,8 @@ namespace {
 
 std::vector<std::string> duplicates_of(const std::string& text) {
   std::vector<JsonPath> found;
-  (void)nlohmann::json::parse(text, DuplicateKeyTracker(&found));
+  const auto doc = nlohmann::json::parse(text, DuplicateKeyTracker(&found));
+  EXPECT_FALSE(doc.is_discarded());
   std::vector<std::string> out;
   for (const auto& path : found) out.push_back(to_string(path));
   return out;
