@@ -369,7 +369,8 @@ TEST_F(RouteAccess, TenantBulkRecoveryLeavesOtherTenantsAlone) {
 TEST_F(RouteAccess, TenantReadsAreNarrowedToItsTenant) {
   const auto list = call("GET", "/api/v1/failures", "", kReaderKey);
   ASSERT_EQ(list.status, 200);
-  for (const auto& item : nlohmann::json::parse(list.body).at("items")) {
+  const auto body = nlohmann::json::parse(list.body);
+  for (const auto& item : body.at("items")) {
     EXPECT_EQ(item.at("tenant_id"), kTenantA);
   }
   const auto mine = call("GET", "/api/v1/failures?tenant_id=" + kTenantA, "", kReaderKey);
