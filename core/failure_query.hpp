@@ -104,7 +104,7 @@ struct FailureStats {
   std::int64_t missed = 0;
   std::int64_t recovery_attempted = 0;
   std::int64_t recovery_succeeded = 0;
-  std::int64_t recovery_failed = 0;  ///< Attempted, not succeeded.
+  std::int64_t recovery_failed = 0;   ///< Attempted, not succeeded.
   std::int64_t recovery_pending = 0;  ///< Not succeeded (whether attempted or not).
   std::map<std::string, std::int64_t> by_category;
   std::map<std::string, std::int64_t> by_severity;

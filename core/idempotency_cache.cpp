@@ -3,7 +3,7 @@
 namespace failcat {
 
 std::optional<FailureRecord> IdempotencyCache::find(const std::string& tenant_id,
-                                                     const std::string& key) {
+                                                    const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = index_.find(slot(tenant_id, key));
   if (it == index_.end()) return std::nullopt;

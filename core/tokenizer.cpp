@@ -12,7 +12,9 @@ bool is_word_byte(unsigned char c) {
          c >= 0x80;
 }
 
-bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
 
 bool looks_hex(std::string_view t) {
   if (t.size() > 2 && t[0] == '0' && t[1] == 'x') {

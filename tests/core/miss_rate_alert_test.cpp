@@ -18,7 +18,7 @@ FailureStats stats(std::int64_t total, std::int64_t missed) {
 
 TEST(MissRateAlert, FiresAtThresholdWithEnoughVolume) {
   MissRateAlert alert({0.3, 20, 60 * kMicrosPerSecond});
-  EXPECT_FALSE(alert.evaluate(stats(19, 19), 1, 0).has_value());  // too few
+  EXPECT_FALSE(alert.evaluate(stats(19, 19), 1, 0).has_value());   // too few
   EXPECT_FALSE(alert.evaluate(stats(100, 29), 1, 0).has_value());  // 29 % < 30 %
   auto body = alert.evaluate(stats(100, 30), 1, 0);
   ASSERT_TRUE(body.has_value());

@@ -14,8 +14,9 @@ TEST(Tokenizer, LowercasesAndSplitsOnPunctuation) {
 
 TEST(Tokenizer, MasksNumbersHexAndUuids) {
   EXPECT_EQ(tokenize_message("timeout after 3000ms"), tokenize_message("timeout after 5000ms"));
-  EXPECT_EQ(tokenize_message("req 7f3a9c2e11 at 0xdeadbeef for 123e4567-e89b-12d3-a456-426614174000"),
-            (Tokens{"req", "<hex>", "at", "<hex>", "for", "<uuid>"}));
+  EXPECT_EQ(
+      tokenize_message("req 7f3a9c2e11 at 0xdeadbeef for 123e4567-e89b-12d3-a456-426614174000"),
+      (Tokens{"req", "<hex>", "at", "<hex>", "for", "<uuid>"}));
   EXPECT_EQ(tokenize_message("http2 v1"), (Tokens{"http<num>", "v<num>"}));
 }
 
