@@ -33,3 +33,23 @@ endif()
 if(FAILCAT_BUILD_BENCHMARKS)
   find_package(benchmark REQUIRED)
 endif()
+
+# The allocator. Every ingested failure allocates a few dozen small strings on one thread and
+# frees them on another; glibc malloc spends a quarter of the pipeline's CPU on that pattern
+# (docs/benchmarks.md), tcmalloc's per-thread caches a fraction of it. Sanitizer and fuzzing
+# builds keep the system allocator, which the sanitizers replace.
+set(FAILCAT_MALLOC "auto" CACHE STRING "Allocator for the executables: auto, tcmalloc or system")
+set_property(CACHE FAILCAT_MALLOC PROPERTY STRINGS auto tcmalloc system)
+add_library(failcat_malloc INTERFACE)
+if(NOT FAILCAT_MALLOC STREQUAL "system" AND NOT FAILCAT_SANITIZE)
+  find_library(TCMALLOC_LIBRARY NAMES tcmalloc_minimal libtcmalloc_minimal.so.4)
+  if(TCMALLOC_LIBRARY)
+    target_link_libraries(failcat_malloc INTERFACE "${TCMALLOC_LIBRARY}")
+    message(STATUS "failcat: allocator tcmalloc (${TCMALLOC_LIBRARY})")
+  elseif(FAILCAT_MALLOC STREQUAL "tcmalloc")
+    message(FATAL_ERROR "FAILCAT_MALLOC=tcmalloc but libtcmalloc_minimal was not found "
+                        "(Debian: libgoogle-perftools-dev)")
+  else()
+    message(STATUS "failcat: allocator system (libtcmalloc_minimal not found)")
+  endif()
+endif()

@@ -10,7 +10,7 @@ packages=(
   # libraries
   libcaf-dev libpistache-dev libpqxx-dev libpq-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libre2-dev nlohmann-json3-dev libsqlite3-dev
-  libssl-dev libcurl4-openssl-dev
+  libssl-dev libcurl4-openssl-dev libgoogle-perftools-dev
   # servers and tools used by tests and benchmarks
   postgresql-15 postgresql-client-15 prometheus wrk sqlite3 jq
 )
