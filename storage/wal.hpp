@@ -17,6 +17,8 @@ namespace failcat {
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as used by iSCSI and ext4.
 /// `crc32c(b, crc32c(a)) == crc32c(a + b)`.
 std::uint32_t crc32c(std::string_view data, std::uint32_t crc = 0);
+/// The table-driven implementation `crc32c` falls back to on CPUs without SSE 4.2.
+std::uint32_t crc32c_portable(std::string_view data, std::uint32_t crc = 0);
 
 /// Where and how big the write-ahead log is.
 struct WalOptions {

@@ -107,6 +107,24 @@ TEST(Crc32c, MatchesKnownVectors) {
   }
 }
 
+TEST(Crc32c, PortableAndDispatchedImplementationsAgree) {
+  // Known vectors through the table-driven path, then every length 0..300 and every
+  // continuation split against the implementation this CPU dispatches to.
+  EXPECT_EQ(crc32c_portable("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c_portable(std::string(32, '\xff')), 0x62A8AB43u);
+  std::string data;
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 300; ++i) {
+    x = x * 1103515245u + 12345u;
+    data.push_back(static_cast<char>(x >> 16));
+  }
+  for (std::size_t n = 0; n <= data.size(); ++n) {
+    const std::string_view prefix(data.data(), n);
+    ASSERT_EQ(crc32c(prefix), crc32c_portable(prefix)) << "length " << n;
+    ASSERT_EQ(crc32c(prefix, 0xDEADBEEFu), crc32c_portable(prefix, 0xDEADBEEFu)) << n;
+  }
+}
+
 TEST_F(WalTest, EmptyDirectoryStartsAtLsnOne) {
   auto wal = open();
   ASSERT_TRUE(wal);
@@ -263,6 +281,35 @@ TEST_F(WalTest, MarkPersistedDeletesSegmentsAndReplaysOnlyLaterRecords) {
   expect_records(replay_all(*wal), 31, 50, 100);
   EXPECT_EQ(wal->stats().unpersisted_bytes, 20 * (kFrame + 100));
   EXPECT_EQ(*wal->append("more"), 51u);
+}
+
+TEST_F(WalTest, LongRunsCheckpointAndReadAtArbitraryPositions) {
+  // Enough records, in groups of uneven size across many segments, that the remembered
+  // positions are thinned out several times; every checkpoint and read lands mid-group.
+  constexpr std::uint64_t kTotal = 200'000;
+  auto wal = open(options(256u << 10));
+  std::uint64_t next = 1;
+  std::uint64_t group = 1;
+  while (next <= kTotal) {
+    const std::uint64_t last = std::min(kTotal, next + group * 37 % 1500);
+    append_n(*wal, next, last, 24);
+    ASSERT_TRUE(wal->sync().ok());
+    next = last + 1;
+    ++group;
+  }
+  for (std::uint64_t mark :
+       {1ull, 63ull, 64ull, 65ull, 4'097ull, 65'600ull, 131'071ull, 199'999ull}) {
+    ASSERT_TRUE(wal->mark_persisted(mark).ok()) << mark;
+    EXPECT_EQ(wal->stats().backlog_records, kTotal - mark);
+    EXPECT_EQ(wal->stats().unpersisted_bytes, (kTotal - mark) * (kFrame + 24)) << mark;
+    auto read = wal->read_from(mark + 1, 3, 1 << 20);
+    ASSERT_TRUE(read.ok()) << read.error().message;
+    expect_records(*read, mark + 1, std::min(mark + 3, kTotal), 24);
+  }
+  auto reopened_from = wal->persisted_lsn();
+  wal.reset();
+  wal = open(options(256u << 10));
+  expect_records(replay_all(*wal), reopened_from + 1, kTotal, 24);
 }
 
 TEST_F(WalTest, MarkPersistedBeyondSyncedIsRejected) {
