@@ -123,10 +123,10 @@ class FailureService::Impl {
     ctx_.metrics.request_started();
     PipelineStatus* status = &status_;
     Metrics* metrics = &ctx_.metrics;
-    auto finish = [status, metrics, done = std::move(done)](Result<IngestOutcome> outcome) {
+    auto finish = [status, metrics, done = std::move(done)](const Result<IngestOutcome>& outcome) {
       status->inflight.fetch_sub(1);
       metrics->request_finished();
-      done(std::move(outcome));
+      done(outcome);
     };
     keys.resize(inputs.size());
     auto job = std::make_shared<IngestJob>(std::move(inputs), std::move(keys), std::move(finish));

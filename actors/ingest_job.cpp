@@ -19,7 +19,14 @@ IngestJob::~IngestJob() {
 
 void IngestJob::complete(Result<IngestOutcome> outcome) {
   if (completed_.exchange(true)) return;
-  if (done_) done_(std::move(outcome));
+  if (done_) done_(outcome);
+}
+
+void IngestJob::succeed() {
+  if (completed_.exchange(true)) return;
+  Result<IngestOutcome> answer(std::move(outcome));
+  if (done_) done_(answer);
+  outcome = std::move(*answer);
 }
 
 }  // namespace failcat

@@ -33,9 +33,13 @@ struct IngestOutcome {
 /// persister once durable (or at once, in memory mode), or with an error. A job dropped
 /// without an answer (an actor crashed holding it) answers "unavailable" from its destructor,
 /// so no HTTP request ever waits forever.
+///
+/// The callback borrows the outcome for the duration of the call (the HTTP layer renders its
+/// answer from it there and then); the persister then moves the records on to the database
+/// batch, so an acknowledged failure is never copied.
 class IngestJob {
  public:
-  using Callback = std::function<void(Result<IngestOutcome>)>;
+  using Callback = std::function<void(const Result<IngestOutcome>&)>;
 
   IngestJob(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
             Callback done);
@@ -43,8 +47,11 @@ class IngestJob {
   IngestJob(const IngestJob&) = delete;
   IngestJob& operator=(const IngestJob&) = delete;
 
-  /// Answers the caller; later calls do nothing.
+  /// Answers the caller with an error (or another outcome); later calls do nothing.
   void complete(Result<IngestOutcome> outcome);
+  /// Answers the caller with `outcome`, which stays in the job afterwards (for the persister
+  /// to move on); later calls do nothing.
+  void succeed();
   bool completed() const { return completed_.load(); }
 
   std::vector<FailureInput> inputs;

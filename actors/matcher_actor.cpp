@@ -52,18 +52,19 @@ matcher_actor::behavior_type matcher_behavior(matcher_actor::stateful_pointer<Ma
         out.details.resize(n);
         out.replayed.assign(n, false);
         for (std::size_t i = 0; i < n; ++i) {
-          const auto& in = job->inputs[i];
-          const auto result =
-              catalog->matcher().match(in.error_code, in.error_message.value_or(std::string()));
+          auto& in = job->inputs[i];
+          const auto result = catalog->matcher().match(
+              in.error_code, in.error_message ? std::string_view(*in.error_message) : "");
           out.details[i] = match_details(result, *catalog);
           if (i < job->replays.size() && job->replays[i]) {
-            out.records[i] = *job->replays[i];
+            out.records[i] = std::move(*job->replays[i]);
             out.replayed[i] = true;
             continue;
           }
+          // The input is not needed after matching: its strings move into the record.
           auto& r = out.records[i];
-          r = to_failure_record(in, self->state.ids.next(now / 1000), now);
-          r.idempotency_key = job->keys[i];
+          r = to_failure_record(std::move(in), self->state.ids.next(now / 1000), now);
+          r.idempotency_key = std::move(job->keys[i]);
           apply_match(r, result);
         }
         self->state.outgoing.push_back(job);

@@ -33,13 +33,25 @@ struct Pending {
   std::size_t bytes;
 };
 
+/// A row appended to the WAL and not yet synced: `awaiting_sync[job]`'s record `index`.
+struct Unsynced {
+  std::uint64_t lsn;
+  std::size_t job;
+  std::size_t index;
+  std::size_t bytes;
+};
+
 struct PersisterState {
   std::unique_ptr<Wal> wal;  ///< Null in memory mode (or when the log could not be opened).
   std::unique_ptr<GroupCommit> group;
   std::unique_ptr<BatchPolicy> batch;
-  /// Appended to the WAL, waiting for the next sync to be acknowledged.
+  /// Appended to the WAL, waiting for the next sync to be acknowledged; their records stay in
+  /// the jobs until then and move on to `pending` afterwards, in LSN order.
   std::vector<IngestJobPtr> awaiting_sync;
-  std::vector<Pending> unsynced;
+  std::vector<Unsynced> unsynced;
+  /// Encodings of one job's records, reused from call to call.
+  std::string scratch;
+  std::vector<std::size_t> scratch_ends;
   /// Rows ready to persist, contiguous from `next_send_lsn` (the rest is only in the WAL).
   std::deque<Pending> pending;
   std::uint64_t next_send_lsn = 1;
@@ -197,12 +209,16 @@ void do_sync(Self self, PipelineContext* ctx) {
     fail_awaiting(self, ctx, Error::unavailable("write-ahead log unavailable"));
     return;
   }
-  for (auto& p : st.unsynced) accept_ready(self, ctx, std::move(p));
-  st.unsynced.clear();
   for (auto& job : st.awaiting_sync) {
     count_accepted(ctx, *job);
-    job->complete(std::move(job->outcome));
+    job->succeed();
   }
+  // The callers have their answers; the records move on to the database batches.
+  for (const auto& u : st.unsynced) {
+    auto& record = st.awaiting_sync[u.job]->outcome.records[u.index];
+    accept_ready(self, ctx, Pending{u.lsn, std::move(record), u.bytes});
+  }
+  st.unsynced.clear();
   st.awaiting_sync.clear();
   publish(self, ctx);
   try_flush(self, ctx);
@@ -380,7 +396,7 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
     }
   };
   if (fresh.empty()) {
-    job->complete(std::move(out));
+    job->succeed();
     return;
   }
   if (memory_mode(ctx)) {
@@ -391,11 +407,11 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
       job->complete(Error{ErrorKind::overloaded, "persist queue full", {}});
       return;
     }
-    for (auto i : fresh) {
-      accept_ready(self, ctx, Pending{++st.memory_lsn, out.records[i], 256});
-    }
     count_accepted(ctx, *job);
-    job->complete(std::move(out));
+    job->succeed();
+    for (auto i : fresh) {
+      accept_ready(self, ctx, Pending{++st.memory_lsn, std::move(out.records[i]), 256});
+    }
     publish(self, ctx);
     try_flush(self, ctx);
     return;
@@ -405,13 +421,13 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
     job->complete(Error::unavailable("write-ahead log unavailable"));
     return;
   }
-  std::vector<std::string> payloads;
-  payloads.reserve(fresh.size());
-  std::uint64_t bytes = 0;
+  st.scratch.clear();
+  st.scratch_ends.clear();
   for (auto i : fresh) {
-    payloads.push_back(encode_failure(out.records[i]));
-    bytes += payloads.back().size() + 8;
+    encode_failure_to(st.scratch, out.records[i]);
+    st.scratch_ends.push_back(st.scratch.size());
   }
+  const std::uint64_t bytes = st.scratch.size() + 8 * fresh.size();
   if (st.wal->stats().unpersisted_bytes + bytes > ctx->options.wal_max_bytes) {
     forget_keys();
     ctx->status.wal_full = true;
@@ -419,11 +435,16 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
     job->complete(Error{ErrorKind::overloaded, "write-ahead log full", {}});
     return;
   }
+  const std::size_t slot = st.awaiting_sync.size();
   for (std::size_t k = 0; k < fresh.size(); ++k) {
-    auto lsn = st.wal->append(payloads[k]);
+    const std::size_t begin = k == 0 ? 0 : st.scratch_ends[k - 1];
+    const std::string_view payload(st.scratch.data() + begin, st.scratch_ends[k] - begin);
+    auto lsn = st.wal->append(payload);
     if (!lsn) {
-      // Records appended before this one are in the log but never acknowledged; a replay
-      // stores them, which is harmless (nobody was told they were lost either).
+      // Records appended before this one are in the log but never acknowledged; the drainer
+      // re-reads them from there and stores them, which is harmless (nobody was told they were
+      // lost either).
+      while (!st.unsynced.empty() && st.unsynced.back().job == slot) st.unsynced.pop_back();
       forget_keys();
       if (lsn.error().kind == ErrorKind::overloaded) {
         ctx->metrics.rejected(Metrics::RejectReason::wal_full);
@@ -434,8 +455,8 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
       }
       return;
     }
-    st.unsynced.push_back(Pending{*lsn, out.records[fresh[k]], payloads[k].size()});
-    st.group->on_append(payloads[k].size());
+    st.unsynced.push_back(Unsynced{*lsn, slot, fresh[k], payload.size()});
+    st.group->on_append(payload.size());
   }
   st.awaiting_sync.push_back(job);
   const Micros now = ctx->clock.steady();

@@ -62,7 +62,7 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                std::vector<std::optional<std::string>> keys{std::move(item_key)};
                const std::string request_id = request.request_id;
                ctx.service.ingest(std::move(inputs), std::move(keys),
-                                  [respond, request_id](Result<IngestOutcome> outcome) {
+                                  [respond, request_id](const Result<IngestOutcome>& outcome) {
                                     if (!outcome)
                                       return respond(error_response(outcome.error(), request_id));
                                     auto response = json_response(202, ingest_item(*outcome, 0));
@@ -103,7 +103,7 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                }
                const std::string request_id = request.request_id;
                ctx.service.ingest(std::move(*inputs), std::move(keys),
-                                  [respond, request_id](Result<IngestOutcome> outcome) {
+                                  [respond, request_id](const Result<IngestOutcome>& outcome) {
                                     if (!outcome) {
                                       return respond(error_response(outcome.error(), request_id));
                                     }

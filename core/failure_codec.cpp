@@ -163,12 +163,18 @@ std::uint32_t flags_of(const FailureRecord& r) {
 }  // namespace
 
 std::string encode_failure(const FailureRecord& r) {
+  std::string out;
+  encode_failure_to(out, r);
+  return out;
+}
+
+void encode_failure_to(std::string& out, const FailureRecord& r) {
   const auto size_of = [](const std::optional<std::string>& s) {
     return s ? s->size() : std::size_t{0};
   };
-  std::string out;
-  out.reserve(96 + r.id.size() + r.run_id.size() + r.tenant_id.size() + r.error_code.size() +
-              size_of(r.error_message) + size_of(r.recovery_suggestion) + size_of(r.context_json));
+  out.reserve(out.size() + 96 + r.id.size() + r.run_id.size() + r.tenant_id.size() +
+              r.error_code.size() + size_of(r.error_message) + size_of(r.recovery_suggestion) +
+              size_of(r.context_json));
   Writer w(out);
   w.byte(kFailureCodecVersion);
   w.varint(flags_of(r));
@@ -193,7 +199,6 @@ std::string encode_failure(const FailureRecord& r) {
   w.signed_varint(r.created_at);
   w.signed_varint(r.updated_at);
   w.optional_string(r.idempotency_key);
-  return out;
 }
 
 std::optional<FailureRecord> decode_failure(std::string_view bytes) {

@@ -21,6 +21,8 @@ inline constexpr std::uint8_t kFailureCodecVersion = 1;
 /// three booleans, then the fields in column order. Strings are a varint length and raw bytes;
 /// integers are zig-zag varints; the confidence is 8 little-endian bytes of its IEEE-754 bits.
 std::string encode_failure(const FailureRecord& record);
+/// Appends the same encoding to `out` (a buffer reused across records).
+void encode_failure_to(std::string& out, const FailureRecord& record);
 
 /// Decodes what `encode_failure` produced. Returns nullopt for anything else: an unknown
 /// version, a truncated or over-long input, unknown flag bits, a length pointing past the end,

@@ -519,4 +519,19 @@ FailureRecord to_failure_record(const FailureInput& in, std::string id, Micros c
   return r;
 }
 
+FailureRecord to_failure_record(FailureInput&& in, std::string id, Micros created_at) {
+  FailureRecord r;
+  r.id = std::move(id);
+  r.run_id = std::move(in.run_id);
+  r.tenant_id = in.tenant_id ? std::move(*in.tenant_id) : std::string(kDefaultTenant);
+  r.error_code = std::move(in.error_code);
+  r.error_message = std::move(in.error_message);
+  r.skill_id = std::move(in.skill_id);
+  r.step_index = in.step_index;
+  r.context_json = std::move(in.context_json);
+  r.created_at = created_at;
+  r.updated_at = created_at;
+  return r;
+}
+
 }  // namespace failcat

@@ -61,6 +61,8 @@ Result<RecoveryStatus> parse_recovery_status(const std::string& field, std::stri
 /// The record to store for a validated input: the given id and creation time, the tenant
 /// defaulted, match columns still empty (fill them with `apply_match`).
 FailureRecord to_failure_record(const FailureInput& in, std::string id, Micros created_at);
+/// The same, taking the input's strings instead of copying them.
+FailureRecord to_failure_record(FailureInput&& in, std::string id, Micros created_at);
 
 Result<nlohmann::json> parse_json_body(std::string_view body);
 

@@ -206,7 +206,7 @@ int actors_command(const std::vector<std::string>& argv) {
       }
       outstanding.fetch_add(1, std::memory_order_relaxed);
       service.ingest(std::move(items), std::vector<std::optional<std::string>>(n),
-                     [&, n](Result<IngestOutcome> outcome) {
+                     [&, n](const Result<IngestOutcome>& outcome) {
                        if (outcome) {
                          acked.fetch_add(n, std::memory_order_relaxed);
                          last_ack_ns.store(since_start_ns(), std::memory_order_relaxed);

@@ -174,9 +174,9 @@ class PipelineFixture {
 class Waiter {
  public:
   IngestJob::Callback callback() {
-    return [this](Result<IngestOutcome> outcome) {
+    return [this](const Result<IngestOutcome>& outcome) {
       std::lock_guard<std::mutex> lock(mutex_);
-      results_.push_back(std::move(outcome));
+      results_.push_back(outcome);  // a copy: the outcome is only borrowed
       cv_.notify_all();
     };
   }
