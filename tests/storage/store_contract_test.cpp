@@ -107,7 +107,22 @@ TEST_P(StoreContract, SchemaHasTheTwentyThreeColumnsAndTwelveIndexes) {
            "current_schema() AND indexname LIKE 'idx_fm_%'"
          : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = "
            "'failure_matches' AND name LIKE 'idx_fm_%'");
-  EXPECT_EQ(indexes, 12);
+  // The seed's twelve, by name, plus migration 0005's three filter-then-time indexes.
+  EXPECT_EQ(indexes, 15);
+  for (const char* name :
+       {"idx_fm_run_id", "idx_fm_tenant_id", "idx_fm_error_code", "idx_fm_catalog_entry_id",
+        "idx_fm_created_at", "idx_fm_category", "idx_fm_severity", "idx_fm_recovery_mode",
+        "idx_fm_tenant_error", "idx_fm_tenant_time", "idx_fm_recovery_pending",
+        "idx_fm_recent_misses", "idx_fm_run_time", "idx_fm_category_time", "idx_fm_error_time"}) {
+    EXPECT_EQ(backend_->query_int(
+                  pg ? "SELECT count(*) FROM pg_indexes WHERE tablename = 'failure_matches' AND "
+                       "schemaname = current_schema() AND indexname = '" +
+                           std::string(name) + "'"
+                     : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '" +
+                           std::string(name) + "'"),
+              1)
+        << name;
+  }
   if (pg) {
     EXPECT_EQ(backend_->query_int("SELECT count(*) FROM pg_indexes WHERE tablename = "
                                   "'failure_matches' AND schemaname = current_schema() AND "
