@@ -81,6 +81,7 @@ void add_query_routes(Router& router, ApiContext& ctx) {
             [req, q](const FailurePage& page) {
               nlohmann::json body = {{"items", items_json(page.items)},
                                      {"total", page.total},
+                                     {"total_exact", page.total_exact},
                                      {"limit", q.limit},
                                      {"offset", q.offset},
                                      {"next_cursor", nullptr}};

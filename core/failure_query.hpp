@@ -47,17 +47,27 @@ struct ListCursor {
   std::string id;
 };
 
+/// The most rows a list counts for its `total`. Counting every row of a large filter costs a
+/// scan of all of them on every page; counting up to a bound costs at most this many index
+/// entries. Above it the total is reported as inexact (more rows match than `total`).
+constexpr std::int64_t kListTotalLimit = 10000;
+
 struct ListQuery {
   FailureFilter filter;
   std::int64_t limit = 100;
   std::int64_t offset = 0;
   std::optional<ListCursor> after;  ///< Keyset paging: rows strictly after this position.
   bool with_total = true;
+  /// Count at most this many matching rows for `total` (see kListTotalLimit).
+  std::int64_t total_limit = kListTotalLimit;
 };
 
 struct FailurePage {
   std::vector<FailureRecord> items;
+  /// Rows matching the filter over all pages. For a list, capped at its `total_limit`: when
+  /// more rows match, `total` is the limit and `total_exact` is false.
   std::int64_t total = 0;
+  bool total_exact = true;
   std::optional<ListCursor> next;  ///< Set when more rows follow this page.
 };
 

@@ -1,8 +1,10 @@
 // The embedded default store: one SQLite file in WAL journal mode.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 #include <variant>
@@ -284,11 +286,19 @@ class SqliteStore final : public FailureStore {
       add_scope(where, scope);
       add_filter(where, query.filter);
       FailurePage page;
-      if (query.with_total) page.total = count(where);
+      if (query.with_total) {
+        const std::int64_t cap = std::clamp<std::int64_t>(
+            query.total_limit, 0, std::numeric_limits<std::int64_t>::max() - 1);
+        page.total = count_up_to(where, cap + 1);
+        page.total_exact = page.total <= cap;
+        page.total = std::min(page.total, cap);
+      }
       Where paged = where;
       if (query.after) {
-        const auto t = format_rfc3339(query.after->created_at);
-        paged.add("(created_at < ? OR (created_at = ? AND id < ?))", {t, t, query.after->id});
+        // A row value, so the position bounds a range of idx_fm_created_at (an OR of the two
+        // cases made SQLite walk the index from the newest row).
+        paged.add("(created_at, id) < (?, ?)",
+                  {format_rfc3339(query.after->created_at), query.after->id});
       }
       std::vector<Value> values = paged.values;
       values.emplace_back(query.limit + 1);
@@ -410,25 +420,28 @@ class SqliteStore final : public FailureStore {
       add_filter(where, f);
       FailureStats st;
       {
+        // One pass for the totals and the three small breakdowns (see the PostgreSQL store).
         Statement s(db(),
-                    "SELECT count(*), coalesce(sum(catalog_entry_id IS NOT NULL), 0), "
-                    "coalesce(sum(recovery_attempted), 0), coalesce(sum(recovery_succeeded), 0), "
-                    "coalesce(sum(recovery_attempted AND NOT recovery_succeeded), 0), "
-                    "coalesce(sum(NOT recovery_succeeded), 0) FROM failure_matches" +
-                        where.sql);
+                    "SELECT category, severity, match_type, count(*), "
+                    "sum(catalog_entry_id IS NOT NULL), sum(recovery_attempted), "
+                    "sum(recovery_succeeded), sum(recovery_attempted AND NOT recovery_succeeded) "
+                    "FROM failure_matches" +
+                        where.sql + " GROUP BY 1, 2, 3");
         s.bind_all(where.values);
-        s.step();
-        st.total = s.int64(0);
-        st.matched = s.int64(1);
+        while (s.step()) {
+          const std::int64_t n = s.int64(3);
+          st.total += n;
+          st.matched += s.int64(4);
+          st.recovery_attempted += s.int64(5);
+          st.recovery_succeeded += s.int64(6);
+          st.recovery_failed += s.int64(7);
+          if (!s.is_null(0)) st.by_category[s.text(0)] += n;
+          if (!s.is_null(1)) st.by_severity[s.text(1)] += n;
+          if (!s.is_null(2)) st.by_match_type[s.text(2)] += n;
+        }
         st.missed = st.total - st.matched;
-        st.recovery_attempted = s.int64(2);
-        st.recovery_succeeded = s.int64(3);
-        st.recovery_failed = s.int64(4);
-        st.recovery_pending = s.int64(5);
+        st.recovery_pending = st.total - st.recovery_succeeded;
       }
-      st.by_category = group_counts("category", where);
-      st.by_severity = group_counts("severity", where);
-      st.by_match_type = group_counts("match_type", where);
       {
         std::vector<Value> values = where.values;
         values.emplace_back(static_cast<std::int64_t>(query.top_n));
@@ -626,20 +639,22 @@ class SqliteStore final : public FailureStore {
         "NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)");
   }
 
+  /// Matching rows, counting no further than `cap`.
+  std::int64_t count_up_to(const Where& where, std::int64_t cap) {
+    std::vector<Value> values = where.values;
+    values.emplace_back(cap);
+    Statement s(db(),
+                "SELECT count(*) FROM (SELECT 1 FROM failure_matches" + where.sql + " LIMIT ?)");
+    s.bind_all(values);
+    s.step();
+    return s.int64(0);
+  }
+
   std::int64_t count(const Where& where) {
     Statement s(db(), "SELECT count(*) FROM failure_matches" + where.sql);
     s.bind_all(where.values);
     s.step();
     return s.int64(0);
-  }
-
-  std::map<std::string, std::int64_t> group_counts(const std::string& column, const Where& where) {
-    Statement s(db(), "SELECT " + column + ", count(*) FROM failure_matches" + where.sql + " AND " +
-                          column + " IS NOT NULL GROUP BY 1");
-    s.bind_all(where.values);
-    std::map<std::string, std::int64_t> out;
-    while (s.step()) out[s.text(0)] = s.int64(1);
-    return out;
   }
 
   std::optional<FailureRecord> fetch(const TenantScope& scope, const std::string& id) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "core/uuid.hpp"
@@ -517,6 +518,114 @@ TEST_P(StoreContract, StatsCountAKnownDataSet) {
   StatsQuery only_b = q;
   only_b.tenant_id = kTenantB;
   EXPECT_EQ(store_->stats(TenantScope::all(), only_b)->total, 1);
+}
+
+TEST_P(StoreContract, StatsEqualDirectCountsOfAKnownDataSet) {
+  // Every combination of the columns stats group or count by, some outside the window or of
+  // another tenant; the expected figures are counted here, row by row.
+  const std::vector<std::optional<std::string>> categories = {"rate_limit", "timeout",
+                                                              std::nullopt};
+  const std::vector<std::optional<std::string>> severities = {"high", "low", std::nullopt};
+  const std::vector<std::optional<std::string>> match_types = {"exact", "prefix", std::nullopt};
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 162; ++i) {
+    const Micros at = kNow - (i % 5 == 0 ? 30 : 1) * kMicrosPerHour + i;
+    auto r = record(at, i % 7 == 0 ? kTenantB : kTenantA, "CODE_" + std::to_string(i % 4));
+    r.category = categories[i % 3];
+    r.severity = severities[(i / 3) % 3];
+    r.match_type = match_types[(i / 9) % 3];
+    if (i % 6 == 1) r.catalog_entry_id.reset();
+    r.recovery_attempted = (i / 2) % 2 == 0;
+    r.recovery_succeeded = r.recovery_attempted && i % 3 == 0;
+    rows.push_back(std::move(r));
+  }
+  insert(rows);
+
+  StatsQuery q;
+  q.since = kNow - 24 * kMicrosPerHour;
+  for (const auto& scope : {TenantScope::all(), TenantScope::only(kTenantA)}) {
+    FailureStats want;
+    std::map<std::string, std::int64_t> codes;
+    for (const auto& r : rows) {
+      if (r.created_at < q.since || !scope.admits(r.tenant_id)) continue;
+      ++want.total;
+      ++(r.catalog_entry_id ? want.matched : want.missed);
+      if (r.recovery_attempted) ++want.recovery_attempted;
+      if (r.recovery_succeeded) ++want.recovery_succeeded;
+      if (r.recovery_attempted && !r.recovery_succeeded) ++want.recovery_failed;
+      if (!r.recovery_succeeded) ++want.recovery_pending;
+      if (r.category) ++want.by_category[*r.category];
+      if (r.severity) ++want.by_severity[*r.severity];
+      if (r.match_type) ++want.by_match_type[*r.match_type];
+      ++codes[r.error_code];
+    }
+    auto got = store_->stats(scope, q);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_EQ(got->total, want.total);
+    EXPECT_EQ(got->matched, want.matched);
+    EXPECT_EQ(got->missed, want.missed);
+    EXPECT_EQ(got->recovery_attempted, want.recovery_attempted);
+    EXPECT_EQ(got->recovery_succeeded, want.recovery_succeeded);
+    EXPECT_EQ(got->recovery_failed, want.recovery_failed);
+    EXPECT_EQ(got->recovery_pending, want.recovery_pending);
+    EXPECT_EQ(got->by_category, want.by_category);
+    EXPECT_EQ(got->by_severity, want.by_severity);
+    EXPECT_EQ(got->by_match_type, want.by_match_type);
+    std::vector<CountByKey> want_codes;
+    for (const auto& [code, n] : codes) want_codes.push_back({code, n});
+    std::sort(want_codes.begin(), want_codes.end(), [](const auto& a, const auto& b) {
+      return a.count != b.count ? a.count > b.count : a.key < b.key;
+    });
+    ASSERT_EQ(got->top_error_codes.size(), want_codes.size());
+    for (std::size_t i = 0; i < want_codes.size(); ++i) {
+      EXPECT_EQ(got->top_error_codes[i].key, want_codes[i].key);
+      EXPECT_EQ(got->top_error_codes[i].count, want_codes[i].count);
+    }
+  }
+}
+
+TEST_P(StoreContract, ListTotalIsExactUpToItsLimit) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 7; ++i) rows.push_back(record(kNow + i * kMicrosPerSecond));
+  rows.push_back(record(kNow + 10 * kMicrosPerSecond, kTenantB));
+  insert(rows);
+
+  const auto list = [&](std::int64_t total_limit, std::optional<ListCursor> after = {},
+                        FailureFilter filter = {}) {
+    ListQuery q;
+    q.filter = std::move(filter);
+    q.limit = 3;
+    q.after = std::move(after);
+    q.total_limit = total_limit;
+    auto page = store_->list(TenantScope::all(), q);
+    EXPECT_TRUE(page.ok());
+    return *page;
+  };
+  auto first = list(kListTotalLimit);
+  EXPECT_EQ(first.total, 8);
+  EXPECT_TRUE(first.total_exact);
+  EXPECT_EQ(list(8).total, 8);
+  EXPECT_TRUE(list(8).total_exact);
+  // More rows match than the limit: total is the limit, flagged inexact, on every page.
+  auto capped = list(5);
+  EXPECT_EQ(capped.total, 5);
+  EXPECT_FALSE(capped.total_exact);
+  EXPECT_EQ(capped.items.size(), 3u);
+  ASSERT_TRUE(capped.next.has_value());
+  auto second = list(5, capped.next);
+  EXPECT_EQ(second.total, 5);
+  EXPECT_FALSE(second.total_exact);
+  EXPECT_EQ(second.items.size(), 3u);
+  EXPECT_EQ(list(kListTotalLimit, capped.next).total, 8);
+  EXPECT_TRUE(list(kListTotalLimit, capped.next).total_exact);
+  // A filter that narrows below the limit is exact again.
+  FailureFilter only_b;
+  only_b.tenant_id = kTenantB;
+  auto narrow = list(5, std::nullopt, only_b);
+  EXPECT_EQ(narrow.total, 1);
+  EXPECT_TRUE(narrow.total_exact);
+  EXPECT_EQ(list(0).total, 0);
+  EXPECT_FALSE(list(0).total_exact);
 }
 
 TEST_P(StoreContract, AggregatesRollUpHourlyAndRerunReplaces) {
