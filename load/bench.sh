@@ -6,6 +6,7 @@
 #   load/bench.sh [OUTDIR]        # results in OUTDIR (default /tmp/failcat-bench-<time>)
 #   RUNS=3 DURATION=5 CONNS=64 ROWS_READ=1000000 MATCHER=1 load/bench.sh
 #   SECTIONS="http pg read" load/bench.sh   # a subset (default: all three)
+#   BUILD_DIR=/tmp/build load/bench.sh      # binaries of another build tree (default: build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -18,8 +19,9 @@ PIPE_COUNT=${PIPE_COUNT:-300000}
 PG_ROWS=${PG_ROWS:-200000}
 SECTIONS=${SECTIONS:-http pg read}
 section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-BIN=$ROOT/build/failcat
-LOAD=$ROOT/build/load/failcat-load
+BUILD=${BUILD_DIR:-$ROOT/build}
+BIN=$BUILD/failcat
+LOAD=$BUILD/load/failcat-load
 CATALOG=$ROOT/config/failure_catalog.json
 mkdir -p "$OUT"
 [ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "build first: cmake --build build --target failcat failcat-load" >&2; exit 1; }
@@ -182,8 +184,8 @@ stop_pid "$RPID"; drop_db "$DB6"
 fi
 
 # 4. Matcher (Google Benchmark), optional because it takes several minutes.
-if [ "${MATCHER:-0}" = 1 ] && [ -x "$ROOT/build/load/failcat-matcher-bench" ]; then
+if [ "${MATCHER:-0}" = 1 ] && [ -x "$BUILD/load/failcat-matcher-bench" ]; then
   log "4. matcher"
-  "$ROOT/build/load/failcat-matcher-bench" --benchmark_out="$OUT/matcher.json" --benchmark_out_format=json >"$OUT/matcher.txt" 2>&1
+  "$BUILD/load/failcat-matcher-bench" --benchmark_out="$OUT/matcher.json" --benchmark_out_format=json >"$OUT/matcher.txt" 2>&1
 fi
 log "done: results in $OUT"
