@@ -7,7 +7,8 @@ scripts/install-deps.sh
 scripts/build.sh
 
 pgdir=$(mktemp -d /tmp/failcat-pg-XXXXXX)
-cleanup() { scripts/pg-test-cluster.sh stop "$pgdir" || true; rm -rf "$pgdir"; }
+root=$(pwd)
+cleanup() { "$root/scripts/pg-test-cluster.sh" stop "$pgdir" || true; rm -rf "$pgdir"; }
 trap cleanup EXIT
 FAILCAT_TEST_DATABASE_URL=$(scripts/pg-test-cluster.sh start "$pgdir")
 export FAILCAT_TEST_DATABASE_URL
