@@ -514,6 +514,7 @@ Result<std::uint64_t> Wal::append(std::string_view payload) {
     if (!created) return fail(std::move(created).error());
   }
   const std::uint64_t lsn = next_lsn_++;
+  if (buffer_.empty()) buffer_first_lsn_ = lsn;
   if (lsn % kHintEvery == 0) {
     // Where this frame will sit once the buffer is written (sync writes it at valid_bytes).
     remember(lsn, Position{segments_.size() - 1, segments_.back().valid_bytes + buffer_.size()});
@@ -528,9 +529,76 @@ Result<std::uint64_t> Wal::append(std::string_view payload) {
   return lsn;
 }
 
+WalSyncTicket::~WalSyncTicket() {
+  close_fd(fd_);
+  close_fd(dir_fd_);
+}
+
+WalSyncTicket::WalSyncTicket(WalSyncTicket&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      dir_fd_(std::exchange(other.dir_fd_, -1)),
+      lsn_(other.lsn_),
+      path_(std::move(other.path_)),
+      dir_(std::move(other.dir_)) {}
+
+WalSyncTicket& WalSyncTicket::operator=(WalSyncTicket&& other) noexcept {
+  if (this != &other) {
+    close_fd(fd_);
+    close_fd(dir_fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    dir_fd_ = std::exchange(other.dir_fd_, -1);
+    lsn_ = other.lsn_;
+    path_ = std::move(other.path_);
+    dir_ = std::move(other.dir_);
+  }
+  return *this;
+}
+
+Status WalSyncTicket::run() {
+  if (fd_ >= 0 && ::fdatasync(fd_) != 0) return io_error("cannot fdatasync", path_, errno);
+  if (dir_fd_ >= 0 && ::fsync(dir_fd_) != 0) return io_error("cannot fsync", dir_, errno);
+  return ok_status();
+}
+
 Result<std::uint64_t> Wal::sync() {
+  auto ticket = begin_sync();
+  if (!ticket) return std::move(ticket).error();
+  const Status ran = ticket->run();
+  return finish_sync(*ticket, ran);
+}
+
+Status Wal::start_segment_with_buffer() {
+  // The full segment holds only durable frames (no sync is in flight); the buffered frames
+  // move to a new segment that starts at the first of them.
+  const std::uint64_t first = buffer_first_lsn_;
+  const std::uint64_t old_start = segments_.back().start_lsn;
+  const std::uint64_t old_valid = segments_.back().valid_bytes;
+  segments_.back().end_lsn = first - 1;
+  close_fd(active_fd_);
+  active_fd_ = -1;
+  active_ = false;
+  if (auto created = create_segment(first); !created) return created;
+  segments_.back().end_lsn = next_lsn_ - 1;
+  for (auto& h : hints_) {
+    if (h.segment_start == old_start && h.lsn >= first) {
+      h.segment_start = first;
+      h.offset = h.offset - old_valid + kSegmentHeaderBytes;
+    }
+  }
+  return ok_status();
+}
+
+Result<WalSyncTicket> Wal::begin_sync() {
   if (failed_) return *failed_;
+  if (sync_in_flight_) return Error::invalid("sync", "wal: a sync is already in flight");
+  WalSyncTicket ticket;
+  ticket.lsn_ = next_lsn_ - 1;
   if (!buffer_.empty()) {
+    if (active_ && segments_.back().valid_bytes >= options_.segment_bytes) {
+      if (auto started = start_segment_with_buffer(); !started) {
+        return fail(std::move(started).error());
+      }
+    }
     Segment& seg = segments_.back();
     if (!write_all(active_fd_, buffer_.data(), buffer_.size(), seg.valid_bytes)) {
       return fail(io_error("cannot write", seg.path, errno));
@@ -541,26 +609,38 @@ Result<std::uint64_t> Wal::sync() {
     buffer_.clear();
     if (buffer_.capacity() > (4u << 20)) std::string().swap(buffer_);
   }
-  if (active_needs_datasync_) {
-    if (::fdatasync(active_fd_) != 0) {
-      return fail(io_error("cannot fdatasync", segments_.back().path, errno));
-    }
+  if (active_needs_datasync_ && active_fd_ >= 0) {
+    ticket.fd_ = ::dup(active_fd_);
+    if (ticket.fd_ < 0) return fail(io_error("cannot dup", segments_.back().path, errno));
+    ticket.path_ = segments_.back().path;
     active_needs_datasync_ = false;
   }
   if (dir_dirty_) {
-    if (::fsync(dir_fd_) != 0) return fail(io_error("cannot fsync", options_.dir, errno));
+    // Its own descriptor, not a dup: a dup would share the directory's flock and keep the
+    // log locked for as long as the ticket lives.
+    ticket.dir_fd_ = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ticket.dir_fd_ < 0) return fail(io_error("cannot open", options_.dir, errno));
+    ticket.dir_ = options_.dir;
     dir_dirty_ = false;
   }
-  synced_lsn_ = next_lsn_ - 1;
   if (active_) {
-    const Segment& seg = segments_.back();
-    remember(synced_lsn_ + 1, Position{segments_.size() - 1, seg.valid_bytes});
-    if (seg.valid_bytes >= options_.segment_bytes) {
-      // Rotate only here, right after the fdatasync: older segments never hold unsynced data.
-      close_fd(active_fd_);
-      active_fd_ = -1;
-      active_ = false;
-    }
+    remember(ticket.lsn_ + 1, Position{segments_.size() - 1, segments_.back().valid_bytes});
+  }
+  sync_in_flight_ = true;
+  return ticket;
+}
+
+Result<std::uint64_t> Wal::finish_sync(const WalSyncTicket& ticket, const Status& outcome) {
+  sync_in_flight_ = false;
+  if (failed_) return *failed_;
+  if (!outcome) return fail(outcome.error());
+  synced_lsn_ = std::max(synced_lsn_, ticket.lsn_);
+  if (active_ && buffer_.empty() && segments_.back().valid_bytes >= options_.segment_bytes) {
+    // Full, durable and nothing waiting for it: the next append starts a new segment (with
+    // frames waiting, `begin_sync` moves them to a new segment instead).
+    close_fd(active_fd_);
+    active_fd_ = -1;
+    active_ = false;
   }
   return synced_lsn_;
 }

@@ -68,15 +68,43 @@ struct WalStats {
   std::uint64_t persisted_lsn = 0;    ///< Everything up to here is in the database.
 };
 
+/// The durable half of one group commit, detached from the log so that it can run on another
+/// thread: an fdatasync of the segment written and, when a segment was created, an fsync of
+/// the directory. It owns duplicates of the descriptors it needs, so it stays valid whatever
+/// the log does meanwhile. Move-only.
+class WalSyncTicket {
+ public:
+  WalSyncTicket() = default;
+  ~WalSyncTicket();
+  WalSyncTicket(WalSyncTicket&& other) noexcept;
+  WalSyncTicket& operator=(WalSyncTicket&& other) noexcept;
+  WalSyncTicket(const WalSyncTicket&) = delete;
+  WalSyncTicket& operator=(const WalSyncTicket&) = delete;
+
+  /// Blocks for the fsyncs. Touches nothing but the ticket's own descriptors.
+  Status run();
+  /// The last LSN this ticket makes durable.
+  std::uint64_t lsn() const { return lsn_; }
+
+ private:
+  friend class Wal;
+  int fd_ = -1;
+  int dir_fd_ = -1;
+  std::uint64_t lsn_ = 0;
+  std::string path_;
+  std::string dir_;
+};
+
 /// A segmented write-ahead log: every acknowledged failure lives here until the database has
 /// it.
 ///
 /// Usage: `append` assigns the next LSN (1, 2, 3, ...; never reused) and only buffers;
 /// `sync` writes the buffer and fdatasyncs once for all of it (group commit; the owner
-/// decides when, e.g. with `GroupCommit`). Once `sync` returns, every record appended before
-/// it is durable and may be acknowledged. The drainer reads durable records with `read_from`
-/// and, once a batch is in the database, calls `mark_persisted(last lsn of the batch)`,
-/// which checkpoints and deletes segments that hold nothing newer.
+/// decides when). Once `sync` returns, every record appended before it is durable and may be
+/// acknowledged. `begin_sync` / `finish_sync` split the same into the write and the fsync, so
+/// the owner can keep appending while another thread waits for the disk. The drainer reads durable
+/// records with `read_from` and, once a batch is in the database, calls `mark_persisted(last lsn of
+/// the batch)`, which checkpoints and deletes segments that hold nothing newer.
 ///
 /// On disk, in `dir`:
 /// - `wal-<20-digit start LSN>.log` segments. A 24-byte header: magic `FCWALSEG`, u32
@@ -87,8 +115,10 @@ struct WalStats {
 /// - `checkpoint`: magic `FCWALCKP`, u64 persisted LSN, u32 CRC-32C; replaced atomically
 ///   (write temp, fsync, rename, fsync directory).
 ///
-/// A segment is closed at the first `sync` after it reaches `segment_bytes`, so only the
-/// last segment ever holds unsynced bytes. Recovery (`open`) relies on that:
+/// A segment that has reached `segment_bytes` is closed when the next group is written: the
+/// frames of that group start a new segment. A group is written only once the previous one is
+/// durable, so only the last segment ever holds unsynced bytes. Recovery (`open`) relies on
+/// that:
 /// - In the last segment a short or corrupt frame (partial length, partial payload, CRC
 ///   mismatch) and everything after it was never acknowledged: the file is truncated to the
 ///   last good frame. A last segment whose header is short or bad is removed.
@@ -125,6 +155,15 @@ class Wal {
   /// Writes everything buffered and makes it durable (one fdatasync, plus a directory fsync
   /// when a segment was created). Returns the last synced LSN.
   Result<std::uint64_t> sync();
+
+  /// The first half of `sync`: writes the buffered frames and returns the ticket whose
+  /// `run()` makes them durable. Appends may continue meanwhile (they belong to the next
+  /// group), but no other `begin_sync` or `sync` until `finish_sync`.
+  Result<WalSyncTicket> begin_sync();
+  /// The second half: `outcome` is what `ticket.run()` returned. On success every record up
+  /// to `ticket.lsn()` is durable (returned); on failure the log is failed.
+  Result<std::uint64_t> finish_sync(const WalSyncTicket& ticket, const Status& outcome);
+  bool sync_in_flight() const { return sync_in_flight_; }
 
   /// Durable records not yet persisted, in LSN order, starting at the first one >= `lsn`:
   /// at most `max_records`, and at most `max_bytes` of payload (but always at least one
@@ -171,6 +210,7 @@ class Wal {
 
   Status recover();
   Status create_segment(std::uint64_t start_lsn);
+  Status start_segment_with_buffer();
   Status write_checkpoint(std::uint64_t lsn);
   Result<int> read_fd(std::size_t index);
   Result<Position> locate(std::uint64_t lsn);
@@ -186,7 +226,9 @@ class Wal {
   int active_fd_ = -1;
   bool active_needs_datasync_ = false;
   bool dir_dirty_ = false;
-  std::string buffer_;  ///< Frames appended to the active segment, not yet written.
+  std::string buffer_;                  ///< Frames appended to the active segment, not yet written.
+  std::uint64_t buffer_first_lsn_ = 0;  ///< LSN of the first frame in buffer_.
+  bool sync_in_flight_ = false;
   std::uint64_t next_lsn_ = 1;
   std::uint64_t synced_lsn_ = 0;
   std::uint64_t persisted_lsn_ = 0;

@@ -312,6 +312,70 @@ TEST_F(WalTest, LongRunsCheckpointAndReadAtArbitraryPositions) {
   expect_records(replay_all(*wal), reopened_from + 1, kTotal, 24);
 }
 
+TEST_F(WalTest, AppendsContinueWhileASyncIsInFlight) {
+  // The persister writes a group, fsyncs it elsewhere and keeps appending meanwhile; full
+  // segments rotate with frames waiting in the buffer.
+  constexpr std::uint64_t kTotal = 300;
+  {
+    auto wal = open(options(512));
+    std::optional<WalSyncTicket> ticket;
+    std::uint64_t acknowledged = 0;
+    for (std::uint64_t i = 1; i <= kTotal; ++i) {
+      append_n(*wal, i, i, 40);
+      if (i % 7 != 0) continue;
+      if (ticket) {
+        EXPECT_FALSE(wal->begin_sync().ok());  // one group at a time
+        const Status ran = ticket->run();
+        auto synced = wal->finish_sync(*ticket, ran);
+        ASSERT_TRUE(synced.ok()) << synced.error().message;
+        EXPECT_EQ(*synced, ticket->lsn());
+        acknowledged = *synced;
+        // Only durable records are readable, even with later ones written or buffered.
+        auto read = wal->read_from(1, 1000, 1 << 20);
+        ASSERT_TRUE(read.ok()) << read.error().message;
+        expect_records(*read, 1, acknowledged, 40);
+      }
+      auto next = wal->begin_sync();
+      ASSERT_TRUE(next.ok()) << next.error().message;
+      EXPECT_EQ(next->lsn(), i);
+      ticket = std::move(*next);
+    }
+    ASSERT_TRUE(wal->finish_sync(*ticket, ticket->run()).ok());
+    ASSERT_TRUE(wal->sync().ok());
+    EXPECT_EQ(wal->synced_lsn(), kTotal);
+    EXPECT_GT(segments().size(), 10u);
+    ASSERT_TRUE(wal->mark_persisted(100).ok());
+    auto read = wal->read_from(101, 5, 1 << 20);
+    ASSERT_TRUE(read.ok());
+    expect_records(*read, 101, 105, 40);
+  }
+  auto wal = open(options(512));
+  EXPECT_TRUE(wal->recovery().corruptions.empty());
+  expect_records(replay_all(*wal), 101, kTotal, 40);
+  // Every segment starts where its name says: the n-th frame has LSN start + n.
+  for (const auto& path : segments()) {
+    const auto start = std::stoull(path.filename().string().substr(4, 20));
+    if (start <= 100) continue;  // the first one also holds persisted records
+    auto first = wal->read_from(start, 1, 1 << 20);
+    ASSERT_TRUE(first.ok());
+    ASSERT_FALSE(first->empty());
+    EXPECT_EQ(first->front().lsn, start);
+    EXPECT_EQ(first->front().payload, payload_of(start, 40));
+  }
+}
+
+TEST_F(WalTest, AFailedGroupFsyncFailsTheLog) {
+  auto wal = open();
+  append_n(*wal, 1, 3);
+  auto ticket = wal->begin_sync();
+  ASSERT_TRUE(ticket.ok());
+  auto finished = wal->finish_sync(*ticket, Error::unavailable("disk gone"));
+  ASSERT_FALSE(finished.ok());
+  EXPECT_EQ(wal->synced_lsn(), 0u);
+  EXPECT_FALSE(wal->append("more").ok());
+  EXPECT_FALSE(wal->sync().ok());
+}
+
 TEST_F(WalTest, MarkPersistedBeyondSyncedIsRejected) {
   auto wal = open();
   append_n(*wal, 1, 5);
