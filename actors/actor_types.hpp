@@ -13,7 +13,6 @@ namespace failcat {
 
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
 using match_atom = caf::atom_constant<caf::atom("match")>;
-using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using checkpt_atom = caf::atom_constant<caf::atom("checkpt")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
@@ -29,12 +28,12 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using matcher_actor = caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>,
                                        caf::reacts_to<match_atom, MatchJobPtr>>;
 
-/// Owns the WAL: appends, group-commits, acknowledges, and drains to the database in batches.
-using persister_actor =
-    caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>,
-                     caf::reacts_to<ingest_atom, IngestJobBatch>, caf::reacts_to<sync_atom>,
-                     caf::reacts_to<flush_atom>, caf::reacts_to<checkpt_atom>,
-                     caf::replies_to<drain_atom, Micros>::with<std::uint64_t>>;
+/// Owns the WAL: appends, group-commits (the fsyncs on a linked syncer actor), acknowledges,
+/// and drains to the database in batches.
+using persister_actor = caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>,
+                                         caf::reacts_to<ingest_atom, IngestJobBatch>,
+                                         caf::reacts_to<flush_atom>, caf::reacts_to<checkpt_atom>,
+                                         caf::replies_to<drain_atom, Micros>::with<std::uint64_t>>;
 
 /// Guards the database: admits persists per the circuit breaker, bounds each by a timeout.
 using breaker_actor =

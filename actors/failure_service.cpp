@@ -31,6 +31,10 @@ class FailureService::Impl {
     config_ = std::make_unique<caf::actor_system_config>();
     config_->set("scheduler.max-threads",
                  static_cast<std::size_t>(std::max(1, ctx_.options.matcher_actors)));
+    // A worker runs one actor for at most this many messages before taking the next: without
+    // a bound a matcher with thousands of queued failures keeps its thread, and the breaker's
+    // and gateway's messages (persist batches, reads) wait behind all of them.
+    config_->set("scheduler.max-throughput", std::size_t{256});
     system_ = std::make_unique<caf::actor_system>(*config_);
     auto& sys = *system_;
     std::vector<ChildSpec> children;

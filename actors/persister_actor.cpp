@@ -1,8 +1,13 @@
 // The persister owns the write-ahead log. An accepted failure is appended, group-committed
-// (one fdatasync for every few ms of appends) and only then acknowledged; the persister then
-// drains the log to the database in batches through the breaker, records how far the
-// database has caught up, and trims the log. In memory mode it acknowledges at once and, like
-// the design note's persister, drops (and counts) what the database does not take.
+// and only then acknowledged; the persister then drains the log to the database in batches
+// through the breaker, records how far the database has caught up, and trims the log. In
+// memory mode it acknowledges at once and, like the design note's persister, drops (and
+// counts) what the database does not take.
+//
+// Group commit: the fdatasync runs on a WAL syncer actor of its own thread while the
+// persister goes on appending. A group is written and handed to the syncer as soon as the
+// previous one is durable, so an idle log syncs a lone failure at once and a busy one
+// collects everything that arrived during the last fsync into the next.
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -19,13 +24,45 @@
 #include "storage/wal.hpp"
 
 namespace failcat {
+
+/// One group's fsync, travelling persister → syncer → persister.
+struct WalSyncJob {
+  WalSyncTicket ticket;
+  Status outcome = ok_status();
+  double seconds = 0;
+};
+using WalSyncJobPtr = std::shared_ptr<WalSyncJob>;
+
+}  // namespace failcat
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::WalSyncJobPtr)
+
+namespace failcat {
 namespace {
 
+using fsync_atom = caf::atom_constant<caf::atom("fsync")>;
+/// Runs the blocking fsyncs of each group on its own thread.
+using wal_syncer_actor =
+    caf::typed_actor<caf::replies_to<fsync_atom, WalSyncJobPtr>::with<WalSyncJobPtr>>;
+
+wal_syncer_actor::behavior_type wal_syncer_behavior() {
+  return {
+      [](fsync_atom, WalSyncJobPtr& job) -> WalSyncJobPtr {
+        const auto started = std::chrono::steady_clock::now();
+        job->outcome = job->ticket.run();
+        job->seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        return std::move(job);
+      },
+  };
+}
+
 constexpr Micros kCheckpointDelay = 100'000;
+constexpr auto kSyncGuard = std::chrono::seconds(30);
 constexpr Micros kFailureBackoff = 200'000;
 constexpr Micros kMinRejectBackoff = 100'000;
 constexpr std::size_t kMaxBatchBytes = 16u << 20;
-constexpr std::size_t kBacklogFactor = 4;
+constexpr std::size_t kBacklogFactor = 16;
 
 struct Pending {
   std::uint64_t lsn;
@@ -33,7 +70,7 @@ struct Pending {
   std::size_t bytes;
 };
 
-/// A row appended to the WAL and not yet synced: `awaiting_sync[job]`'s record `index`.
+/// A row appended to the WAL and not yet synced: its group's `jobs[job]`, record `index`.
 struct Unsynced {
   std::uint64_t lsn;
   std::size_t job;
@@ -41,14 +78,25 @@ struct Unsynced {
   std::size_t bytes;
 };
 
+/// Jobs appended to the WAL and waiting for their fsync to be acknowledged; their records
+/// stay in the jobs until then and move on to `pending` afterwards, in LSN order.
+struct SyncGroup {
+  std::vector<IngestJobPtr> jobs;
+  std::vector<Unsynced> rows;
+  bool empty() const { return jobs.empty() && rows.empty(); }
+  void clear() {
+    jobs.clear();
+    rows.clear();
+  }
+};
+
 struct PersisterState {
   std::unique_ptr<Wal> wal;  ///< Null in memory mode (or when the log could not be opened).
-  std::unique_ptr<GroupCommit> group;
   std::unique_ptr<BatchPolicy> batch;
-  /// Appended to the WAL, waiting for the next sync to be acknowledged; their records stay in
-  /// the jobs until then and move on to `pending` afterwards, in LSN order.
-  std::vector<IngestJobPtr> awaiting_sync;
-  std::vector<Unsynced> unsynced;
+  wal_syncer_actor syncer;
+  SyncGroup collecting;  ///< Appended since the last group was handed to the syncer.
+  SyncGroup syncing;     ///< With the syncer now.
+  bool sync_in_flight = false;
   /// Encodings of one job's records, reused from call to call.
   std::string scratch;
   std::vector<std::size_t> scratch_ends;
@@ -58,7 +106,6 @@ struct PersisterState {
   std::uint64_t memory_lsn = 0;                     ///< Memory mode: positions handed out so far.
   std::map<std::uint64_t, std::uint64_t> inflight;  ///< first → last LSN of batches out.
   std::uint64_t stored_through = 0;                 ///< Every row up to here is in the database.
-  bool sync_armed = false;
   bool flush_armed = false;
   bool checkpoint_armed = false;
   Micros retry_not_before = 0;
@@ -121,23 +168,21 @@ void publish(Self self, PipelineContext* ctx) {
   }
 }
 
-void arm(Self self, bool& armed, Micros delay, bool flush) {
-  if (armed) return;
-  armed = true;
+void arm_flush(Self self, Micros delay) {
+  auto& st = self->state;
+  if (st.flush_armed) return;
+  st.flush_armed = true;
   const auto d = std::chrono::microseconds(std::max<Micros>(delay, 200));
   // Urgent: timers and batch replies must not queue behind a flood of ingest messages.
-  if (flush) {
-    self->template delayed_send<caf::message_priority::high>(self, d, flush_atom::value);
-  } else {
-    self->template delayed_send<caf::message_priority::high>(self, d, sync_atom::value);
-  }
+  self->template delayed_send<caf::message_priority::high>(self, d, flush_atom::value);
 }
 
 void try_flush(Self self, PipelineContext* ctx);
 
 bool drained(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  return st.inflight.empty() && st.next_send_lsn > ready_end(self, ctx) && st.unsynced.empty();
+  return st.inflight.empty() && st.next_send_lsn > ready_end(self, ctx) && !st.sync_in_flight &&
+         st.collecting.empty() && st.syncing.empty();
 }
 
 void checkpoint(Self self, PipelineContext* ctx) {
@@ -167,9 +212,8 @@ void finish_drain_if_done(Self self, PipelineContext* ctx) {
   st.drain_promise.deliver(left);
 }
 
-void fail_awaiting(Self self, PipelineContext* ctx, const Error& error) {
-  auto& st = self->state;
-  for (auto& job : st.awaiting_sync) {
+void fail_group(PipelineContext* ctx, SyncGroup& group, const Error& error) {
+  for (auto& job : group.jobs) {
     for (std::size_t i = 0; i < job->outcome.records.size(); ++i) {
       const auto& r = job->outcome.records[i];
       if (!job->outcome.replayed[i] && r.idempotency_key) {
@@ -178,8 +222,17 @@ void fail_awaiting(Self self, PipelineContext* ctx, const Error& error) {
     }
     job->complete(error);
   }
-  st.awaiting_sync.clear();
-  st.unsynced.clear();
+  group.clear();
+}
+
+void wal_failed(Self self, PipelineContext* ctx, const Error& error) {
+  auto& st = self->state;
+  ctx->status.wal_failed = true;
+  log_event(LogLevel::error, "wal sync failed: ingest refused until restart",
+            {{"error", error.message}});
+  const auto refusal = Error::unavailable("write-ahead log unavailable");
+  fail_group(ctx, st.syncing, refusal);
+  fail_group(ctx, st.collecting, refusal);
 }
 
 void accept_ready(Self self, PipelineContext* ctx, Pending&& p) {
@@ -194,34 +247,64 @@ void accept_ready(Self self, PipelineContext* ctx, Pending&& p) {
   // Otherwise the row stays only in the WAL; the drainer re-reads it from there.
 }
 
-void do_sync(Self self, PipelineContext* ctx) {
+void finish_sync(Self self, PipelineContext* ctx, const WalSyncJob& job, const Status& outcome);
+
+/// Hands the collected group to the syncer unless a sync is in flight (then it goes when
+/// that one is done).
+void start_sync(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  if (!st.wal || (!st.wal->has_unsynced() && st.awaiting_sync.empty())) return;
-  const auto started = std::chrono::steady_clock::now();
-  auto synced = st.wal->sync();
-  ctx->metrics.wal_fsync(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  st.group->on_sync();
-  if (!synced) {
-    ctx->status.wal_failed = true;
-    log_event(LogLevel::error, "wal sync failed: ingest refused until restart",
-              {{"error", synced.error().message}});
-    fail_awaiting(self, ctx, Error::unavailable("write-ahead log unavailable"));
+  if (!st.wal || st.sync_in_flight) return;
+  if (!st.wal->has_unsynced() && st.collecting.empty()) return;
+  auto ticket = st.wal->begin_sync();
+  if (!ticket) {
+    wal_failed(self, ctx, ticket.error());
     return;
   }
-  for (auto& job : st.awaiting_sync) {
-    count_accepted(ctx, *job);
-    job->succeed();
+  std::swap(st.syncing, st.collecting);
+  st.sync_in_flight = true;
+  auto job = std::make_shared<WalSyncJob>();
+  job->ticket = std::move(*ticket);
+  if (!st.syncer) {
+    job->outcome = job->ticket.run();
+    finish_sync(self, ctx, *job, job->outcome);
+    return;
+  }
+  // A disk that does not answer within the guard fails the log (readiness turns 503) rather
+  // than leaving every later request waiting.
+  self->request<caf::message_priority::high>(st.syncer, kSyncGuard, fsync_atom::value, job)
+      .then([=](const WalSyncJobPtr& done) { finish_sync(self, ctx, *done, done->outcome); },
+            [=](caf::error& err) {
+              // The syncer may still hold the job: only its ticket's LSN is read here.
+              finish_sync(self, ctx, *job,
+                          Error::unavailable("wal fsync: " + self->system().render(err)));
+            });
+}
+
+void finish_sync(Self self, PipelineContext* ctx, const WalSyncJob& job, const Status& outcome) {
+  auto& st = self->state;
+  st.sync_in_flight = false;
+  if (outcome) ctx->metrics.wal_fsync(job.seconds);
+  auto synced = st.wal->finish_sync(job.ticket, outcome);
+  if (!synced) {
+    wal_failed(self, ctx, synced.error());
+    finish_drain_if_done(self, ctx);
+    return;
+  }
+  for (auto& j : st.syncing.jobs) {
+    count_accepted(ctx, *j);
+    j->succeed();
   }
   // The callers have their answers; the records move on to the database batches.
-  for (const auto& u : st.unsynced) {
-    auto& record = st.awaiting_sync[u.job]->outcome.records[u.index];
+  for (const auto& u : st.syncing.rows) {
+    auto& record = st.syncing.jobs[u.job]->outcome.records[u.index];
     accept_ready(self, ctx, Pending{u.lsn, std::move(record), u.bytes});
   }
-  st.unsynced.clear();
-  st.awaiting_sync.clear();
+  st.syncing.clear();
+  // What arrived during that fsync is the next group.
+  start_sync(self, ctx);
   publish(self, ctx);
   try_flush(self, ctx);
+  finish_drain_if_done(self, ctx);
 }
 
 void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint64_t last,
@@ -269,15 +352,22 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
   finish_drain_if_done(self, ctx);
 }
 
+/// One batch per storage actor (connection) at most.
+std::size_t max_batches_in_flight(PipelineContext* ctx) {
+  return static_cast<std::size_t>(std::clamp(ctx->options.storage_actors, 1, 16));
+}
+
 /// Takes the next batch: from memory when it holds the next rows, else from the WAL.
 std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t end) {
   auto& st = self->state;
   std::vector<Pending> rows;
-  // A backlog goes out in larger batches: fewer round trips when the database lags.
+  // A backlog goes out in larger batches: fewer round trips when the database lags. Each
+  // batch takes its share of the backlog across the batches that may be in flight, up to
+  // kBacklogFactor times the configured size.
   const std::uint64_t backlog = end >= st.next_send_lsn ? end - st.next_send_lsn + 1 : 0;
-  const std::size_t max_rows = backlog >= kBacklogFactor * ctx->options.batch_rows
-                                   ? kBacklogFactor * ctx->options.batch_rows
-                                   : ctx->options.batch_rows;
+  const std::size_t base = ctx->options.batch_rows;
+  const std::size_t share = static_cast<std::size_t>(backlog / max_batches_in_flight(ctx));
+  const std::size_t max_rows = std::clamp(share, base, kBacklogFactor * base);
   if (!st.pending.empty() && st.pending.front().lsn == st.next_send_lsn) {
     std::size_t bytes = 0;
     while (!st.pending.empty() && rows.size() < max_rows && st.pending.front().lsn <= end) {
@@ -314,12 +404,10 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
 
 void try_flush(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  const std::size_t max_inflight =
-      static_cast<std::size_t>(std::clamp(ctx->options.storage_actors, 1, 16));
-  while (st.inflight.size() < max_inflight) {
+  while (st.inflight.size() < max_batches_in_flight(ctx)) {
     const Micros now = ctx->clock.steady();
     if (now < st.retry_not_before) {
-      arm(self, st.flush_armed, st.retry_not_before - now, true);
+      arm_flush(self, st.retry_not_before - now);
       return;
     }
     const std::uint64_t end = ready_end(self, ctx);
@@ -328,8 +416,7 @@ void try_flush(Self self, PipelineContext* ctx) {
     const bool only_in_wal = st.pending.empty() || st.pending.front().lsn != st.next_send_lsn;
     if (!st.draining && !only_in_wal && available < ctx->options.batch_rows &&
         !st.batch->should_flush(now)) {
-      if (auto deadline = st.batch->next_deadline())
-        arm(self, st.flush_armed, *deadline - now, true);
+      if (auto deadline = st.batch->next_deadline()) arm_flush(self, *deadline - now);
       return;
     }
     auto taken = take_batch(self, ctx, end);
@@ -435,7 +522,8 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
     job->complete(Error{ErrorKind::overloaded, "write-ahead log full", {}});
     return;
   }
-  const std::size_t slot = st.awaiting_sync.size();
+  auto& group = st.collecting;
+  const std::size_t slot = group.jobs.size();
   for (std::size_t k = 0; k < fresh.size(); ++k) {
     const std::size_t begin = k == 0 ? 0 : st.scratch_ends[k - 1];
     const std::string_view payload(st.scratch.data() + begin, st.scratch_ends[k] - begin);
@@ -444,7 +532,7 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
       // Records appended before this one are in the log but never acknowledged; the drainer
       // re-reads them from there and stores them, which is harmless (nobody was told they were
       // lost either).
-      while (!st.unsynced.empty() && st.unsynced.back().job == slot) st.unsynced.pop_back();
+      while (!group.rows.empty() && group.rows.back().job == slot) group.rows.pop_back();
       forget_keys();
       if (lsn.error().kind == ErrorKind::overloaded) {
         ctx->metrics.rejected(Metrics::RejectReason::wal_full);
@@ -455,23 +543,13 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
       }
       return;
     }
-    st.unsynced.push_back(Unsynced{*lsn, slot, fresh[k], payload.size()});
-    st.group->on_append(payload.size());
+    group.rows.push_back(Unsynced{*lsn, slot, fresh[k], payload.size()});
   }
-  st.awaiting_sync.push_back(job);
-  const Micros now = ctx->clock.steady();
-  if (st.group->should_sync(now)) {
-    do_sync(self, ctx);
-  } else if (auto deadline = st.group->next_deadline()) {
-    arm(self, st.sync_armed, *deadline - now, false);
-  }
+  group.jobs.push_back(job);
 }
 
 persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  GroupCommitConfig group;
-  group.interval = ctx->options.group_commit_interval;
-  st.group = std::make_unique<GroupCommit>(ctx->clock, group);
   BatchPolicyConfig batch;
   batch.max_rows = ctx->options.batch_rows;
   batch.max_age = ctx->options.batch_age;
@@ -490,6 +568,8 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
     } else {
       st.wal = std::move(*wal);
       ctx->status.wal_failed = false;
+      // Linked: if either goes, both go, and the supervisor restarts the persister.
+      st.syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior);
       const auto& report = st.wal->recovery();
       for (const auto& c : report.corruptions) {
         log_event(LogLevel::error, "wal corruption: records lost",
@@ -520,13 +600,13 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
   self->send(self, flush_atom::value);
 
   return {
-      [=](ingest_atom, const IngestJobPtr& job) { on_ingest(self, ctx, job); },
+      [=](ingest_atom, const IngestJobPtr& job) {
+        on_ingest(self, ctx, job);
+        start_sync(self, ctx);
+      },
       [=](ingest_atom, const IngestJobBatch& jobs) {
         for (const auto& job : *jobs) on_ingest(self, ctx, job);
-      },
-      [=](sync_atom) {
-        self->state.sync_armed = false;
-        do_sync(self, ctx);
+        start_sync(self, ctx);
       },
       [=](flush_atom) {
         self->state.flush_armed = false;
@@ -544,7 +624,7 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
         s.retry_not_before = 0;
         s.drain_promise = self->make_response_promise<std::uint64_t>();
         s.drain_pending = true;
-        do_sync(self, ctx);
+        start_sync(self, ctx);
         try_flush(self, ctx);
         // Wake up at the deadline at the latest.
         const Micros now = ctx->clock.steady();

@@ -19,7 +19,6 @@ struct PipelineOptions {
   std::string wal_dir = "./data/wal";
   std::uint64_t wal_max_bytes = 1ull << 30;
   std::uint64_t wal_segment_bytes = 16u << 20;
-  Micros group_commit_interval = 2'000;
   StoreOptions store;
   /// Opens each actor's store; empty: `open_store(store)`. Tests and the load harness inject
   /// doubles (a store that fails on demand, a null store) here.

@@ -48,8 +48,4 @@ void BatchPolicy::on_flush(std::size_t rows, std::size_t bytes) {
   bytes_ -= std::min(bytes, bytes_);
 }
 
-GroupCommit::GroupCommit(const Clock& clock, GroupCommitConfig config)
-    : policy_(clock,
-              BatchPolicyConfig{config.max_pending, config.max_pending_bytes, config.interval}) {}
-
 }  // namespace failcat

@@ -54,29 +54,4 @@ class BatchPolicy {
   Micros oldest_ = 0;
 };
 
-/// When the WAL owner calls `sync()` (group commit): once `interval` has passed since the
-/// first unsynced append, or as soon as `max_pending` appends or `max_pending_bytes` wait, so
-/// a burst is acknowledged after one fdatasync and a trickle after at most `interval`.
-struct GroupCommitConfig {
-  Micros interval = 2'000;
-  std::size_t max_pending = 256;
-  std::size_t max_pending_bytes = 1u << 20;
-};
-
-/// The group-commit trigger; a `BatchPolicy` under WAL-flavoured names.
-class GroupCommit {
- public:
-  explicit GroupCommit(const Clock& clock, GroupCommitConfig config = {});
-
-  void on_append(std::size_t bytes) { policy_.on_add(bytes); }
-  bool should_sync(Micros now) const { return policy_.should_flush(now); }
-  bool should_sync() const { return policy_.should_flush(); }
-  std::optional<Micros> next_deadline() const { return policy_.next_deadline(); }
-  void on_sync() { policy_.on_flush(); }
-  std::size_t pending() const { return policy_.pending_rows(); }
-
- private:
-  BatchPolicy policy_;
-};
-
 }  // namespace failcat

@@ -87,34 +87,5 @@ TEST(BatchPolicy, AddingZeroRowsChangesNothing) {
   EXPECT_EQ(policy.next_deadline(), std::nullopt);
 }
 
-TEST(GroupCommit, SyncsAfterIntervalSinceFirstUnsyncedAppend) {
-  ManualClock clock;
-  GroupCommit commit(clock, GroupCommitConfig{2'000, 256, 1u << 20});
-  EXPECT_FALSE(commit.should_sync());
-  commit.on_append(100);
-  const Micros deadline = clock.steady() + 2'000;
-  EXPECT_EQ(commit.next_deadline(), deadline);
-  clock.advance(1'999);
-  commit.on_append(100);
-  EXPECT_FALSE(commit.should_sync());
-  clock.advance(1);
-  EXPECT_TRUE(commit.should_sync());
-  commit.on_sync();
-  EXPECT_FALSE(commit.should_sync());
-  EXPECT_EQ(commit.pending(), 0u);
-}
-
-TEST(GroupCommit, SyncsAtOnceWhenEnoughArePending) {
-  ManualClock clock;
-  GroupCommit commit(clock, GroupCommitConfig{2'000, 4, 1u << 20});
-  for (int i = 0; i < 3; ++i) commit.on_append(10);
-  EXPECT_FALSE(commit.should_sync());
-  commit.on_append(10);
-  EXPECT_TRUE(commit.should_sync());
-  GroupCommit by_bytes(clock, GroupCommitConfig{2'000, 100, 1'000});
-  by_bytes.on_append(1'000);
-  EXPECT_TRUE(by_bytes.should_sync());
-}
-
 }  // namespace
 }  // namespace failcat
