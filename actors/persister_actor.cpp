@@ -57,7 +57,7 @@ wal_syncer_actor::behavior_type wal_syncer_behavior() {
   };
 }
 
-constexpr Micros kCheckpointDelay = 100'000;
+constexpr Micros kCheckpointDelay = 1'000'000;
 constexpr auto kSyncGuard = std::chrono::seconds(30);
 constexpr Micros kFailureBackoff = 200'000;
 constexpr Micros kMinRejectBackoff = 100'000;
