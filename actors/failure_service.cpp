@@ -140,7 +140,7 @@ class FailureService::Impl {
       if (!job->keys[i]) continue;
       const auto tenant = job->inputs[i].tenant_id.value_or(std::string(kDefaultTenant));
       if (auto hit = idempotency_.find(tenant, *job->keys[i])) {
-        job->replays[i] = std::move(hit);
+        job->set_replay(i, std::move(*hit));
       } else {
         unknown.push_back(i);
       }
@@ -164,7 +164,7 @@ class FailureService::Impl {
     call->done = [this, job, unknown, found](Status ran) {
       if (ran) {
         for (std::size_t k = 0; k < unknown.size(); ++k) {
-          if ((*found)[k]) job->replays[unknown[k]] = std::move((*found)[k]);
+          if ((*found)[k]) job->set_replay(unknown[k], std::move(*(*found)[k]));
         }
       }
       submit(job);

@@ -6,7 +6,6 @@ IngestJob::IngestJob(std::vector<FailureInput> in, std::vector<std::optional<std
                      Callback done)
     : inputs(std::move(in)), keys(std::move(k)), done_(std::move(done)) {
   keys.resize(inputs.size());
-  replays.resize(inputs.size());
 }
 
 IngestJob::~IngestJob() {

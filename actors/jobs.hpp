@@ -59,8 +59,13 @@ class IngestJob {
   std::vector<std::optional<std::string>> keys;
   /// Filled by the matcher (and by replays found before matching).
   IngestOutcome outcome;
-  /// Set before matching for inputs already answered by an earlier request.
+  /// Set before matching for inputs already answered by an earlier request; empty (not
+  /// sized) when there are none, which is the common case.
   std::vector<std::optional<FailureRecord>> replays;
+  void set_replay(std::size_t i, FailureRecord record) {
+    if (replays.size() < inputs.size()) replays.resize(inputs.size());
+    replays[i] = std::move(record);
+  }
 
  private:
   Callback done_;

@@ -97,6 +97,8 @@ struct PersisterState {
   SyncGroup collecting;  ///< Appended since the last group was handed to the syncer.
   SyncGroup syncing;     ///< With the syncer now.
   bool sync_in_flight = false;
+  /// Indexes of one job's records that are new (not replays), reused from job to job.
+  std::vector<std::size_t> fresh;
   /// Encodings of one job's records, reused from call to call.
   std::string scratch;
   std::vector<std::size_t> scratch_ends;
@@ -463,7 +465,8 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   if (job->completed()) return;
   auto& out = job->outcome;
   // A key another request took meanwhile answers with that request's failure.
-  std::vector<std::size_t> fresh;
+  auto& fresh = st.fresh;  // reused from job to job
+  fresh.clear();
   for (std::size_t i = 0; i < out.records.size(); ++i) {
     if (out.replayed[i]) continue;
     if (out.records[i].idempotency_key) {
