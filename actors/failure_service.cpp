@@ -116,7 +116,7 @@ class FailureService::Impl {
   }
 
   void ingest(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
-              IngestJob::Callback done) {
+              IngestJob::Callback done, IngestJob::Prepare prepare) {
     if (status_.shutting_down) {
       ctx_.metrics.rejected(Metrics::RejectReason::shutting_down);
       done(Error{ErrorKind::overloaded, "shutting down", {}});
@@ -138,7 +138,8 @@ class FailureService::Impl {
       done(outcome);
     };
     keys.resize(inputs.size());
-    auto job = std::make_shared<IngestJob>(std::move(inputs), std::move(keys), std::move(finish));
+    auto job = std::make_shared<IngestJob>(std::move(inputs), std::move(keys), std::move(finish),
+                                           std::move(prepare));
     // Keys answered by recent ingests need no database round trip.
     std::vector<std::size_t> unknown;
     for (std::size_t i = 0; i < job->inputs.size(); ++i) {
@@ -293,9 +294,9 @@ void FailureService::begin_shutdown() {
 }
 
 void FailureService::ingest(std::vector<FailureInput> inputs,
-                            std::vector<std::optional<std::string>> keys,
-                            IngestJob::Callback done) {
-  impl_->ingest(std::move(inputs), std::move(keys), std::move(done));
+                            std::vector<std::optional<std::string>> keys, IngestJob::Callback done,
+                            IngestJob::Prepare prepare) {
+  impl_->ingest(std::move(inputs), std::move(keys), std::move(done), std::move(prepare));
 }
 
 void FailureService::match(

@@ -51,8 +51,10 @@ class FailureService {
   /// Ingests failures: match, make durable per the durability mode, then answer. `keys[i]` is
   /// the idempotency key of `inputs[i]` (or nullopt). Errors: `overloaded` (503, retry later),
   /// `unavailable`.
+  /// `prepare`, when given, runs on a matcher thread once the match is known (see
+  /// `IngestJob::Prepare`).
   void ingest(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
-              IngestJob::Callback done);
+              IngestJob::Callback done, IngestJob::Prepare prepare = {});
 
   /// Matches only; nothing is stored.
   void match(FailureInput input,

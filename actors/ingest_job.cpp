@@ -3,8 +3,11 @@
 namespace failcat {
 
 IngestJob::IngestJob(std::vector<FailureInput> in, std::vector<std::optional<std::string>> k,
-                     Callback done)
-    : inputs(std::move(in)), keys(std::move(k)), done_(std::move(done)) {
+                     Callback done, Prepare prepare)
+    : inputs(std::move(in)),
+      keys(std::move(k)),
+      done_(std::move(done)),
+      prepare_(std::move(prepare)) {
   keys.resize(inputs.size());
 }
 

@@ -40,9 +40,14 @@ struct IngestOutcome {
 class IngestJob {
  public:
   using Callback = std::function<void(const Result<IngestOutcome>&)>;
+  /// Optional: runs on the matcher's thread once the outcome is known, before the job waits
+  /// for durability, so the caller can prepare its answer (render JSON) in parallel rather
+  /// than on the persister's thread. Whether the failure is acknowledged is still decided by
+  /// `done`; the persister may yet replace a record (a key another request took meanwhile).
+  using Prepare = std::function<void(const IngestOutcome&)>;
 
   IngestJob(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
-            Callback done);
+            Callback done, Prepare prepare = {});
   ~IngestJob();
   IngestJob(const IngestJob&) = delete;
   IngestJob& operator=(const IngestJob&) = delete;
@@ -53,6 +58,10 @@ class IngestJob {
   /// to move on); later calls do nothing.
   void succeed();
   bool completed() const { return completed_.load(); }
+  /// Runs `prepare` (the matcher calls this once the outcome is filled).
+  void prepare_answer() {
+    if (prepare_) prepare_(outcome);
+  }
 
   std::vector<FailureInput> inputs;
   /// Idempotency key per input (the item's `event_id`, or derived from the request header).
@@ -69,6 +78,7 @@ class IngestJob {
 
  private:
   Callback done_;
+  Prepare prepare_;
   std::atomic<bool> completed_{false};
 };
 using IngestJobPtr = std::shared_ptr<IngestJob>;

@@ -67,6 +67,7 @@ matcher_actor::behavior_type matcher_behavior(matcher_actor::stateful_pointer<Ma
           r.idempotency_key = std::move(job->keys[i]);
           apply_match(r, result);
         }
+        job->prepare_answer();
         self->state.outgoing.push_back(job);
         if (self->mailbox().empty() || self->state.outgoing.size() >= kMaxCoalescedJobs) {
           hand_on(self, ctx);

@@ -44,6 +44,58 @@ nlohmann::json ingest_item(const IngestOutcome& outcome, std::size_t i) {
   return object;
 }
 
+HttpResponse render_single(const IngestOutcome& outcome) {
+  auto response = json_response(202, ingest_item(outcome, 0));
+  if (outcome.replayed[0]) response.with_header("Idempotent-Replayed", "true");
+  response.with_header("Location", "/api/v1/failures/" + outcome.records[0].id);
+  return response;
+}
+
+HttpResponse render_batch(const IngestOutcome& outcome) {
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < outcome.records.size(); ++i) items.push_back(ingest_item(outcome, i));
+  return json_response(202, {{"items", std::move(items)}});
+}
+
+/// The 202 rendered on a matcher thread (`IngestJob::Prepare`), with the records it shows:
+/// the persister's thread then only sends it, unless a record changed meanwhile (a key another
+/// request took first), in which case the answer is rendered again.
+struct PreparedAnswer {
+  std::vector<std::string> ids;
+  std::vector<bool> replayed;
+  HttpResponse response;
+
+  bool shows(const IngestOutcome& outcome) const {
+    if (outcome.replayed != replayed || outcome.records.size() != ids.size()) return false;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (outcome.records[i].id != ids[i]) return false;
+    }
+    return true;
+  }
+};
+using PreparedSlot = std::shared_ptr<std::optional<PreparedAnswer>>;
+
+IngestJob::Prepare prepare_into(PreparedSlot slot, HttpResponse (*render)(const IngestOutcome&)) {
+  return [slot = std::move(slot), render](const IngestOutcome& outcome) {
+    PreparedAnswer answer;
+    answer.ids.reserve(outcome.records.size());
+    for (const auto& r : outcome.records) answer.ids.push_back(r.id);
+    answer.replayed = outcome.replayed;
+    answer.response = render(outcome);
+    *slot = std::move(answer);
+  };
+}
+
+IngestJob::Callback answer_from(PreparedSlot slot, HttpResponse (*render)(const IngestOutcome&),
+                                Responder respond, std::string request_id) {
+  return [slot = std::move(slot), render, respond = std::move(respond),
+          request_id = std::move(request_id)](const Result<IngestOutcome>& outcome) {
+    if (!outcome) return respond(error_response(outcome.error(), request_id));
+    if (*slot && (*slot)->shows(*outcome)) return respond(std::move((*slot)->response));
+    respond(render(*outcome));
+  };
+}
+
 }  // namespace
 
 void add_ingest_routes(Router& router, ApiContext& ctx) {
@@ -60,18 +112,10 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                std::optional<std::string> item_key = input->event_id ? input->event_id : *key;
                std::vector<FailureInput> inputs{std::move(*input)};
                std::vector<std::optional<std::string>> keys{std::move(item_key)};
-               const std::string request_id = request.request_id;
+               auto slot = std::make_shared<std::optional<PreparedAnswer>>();
                ctx.service.ingest(std::move(inputs), std::move(keys),
-                                  [respond, request_id](const Result<IngestOutcome>& outcome) {
-                                    if (!outcome)
-                                      return respond(error_response(outcome.error(), request_id));
-                                    auto response = json_response(202, ingest_item(*outcome, 0));
-                                    if (outcome->replayed[0])
-                                      response.with_header("Idempotent-Replayed", "true");
-                                    response.with_header(
-                                        "Location", "/api/v1/failures/" + outcome->records[0].id);
-                                    respond(std::move(response));
-                                  });
+                                  answer_from(slot, render_single, respond, request.request_id),
+                                  prepare_into(slot, render_single));
              });
 
   router.add("POST", "/api/v1/failures/batch", Access::ingest,
@@ -101,18 +145,10 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                    keys.emplace_back();
                  }
                }
-               const std::string request_id = request.request_id;
+               auto slot = std::make_shared<std::optional<PreparedAnswer>>();
                ctx.service.ingest(std::move(*inputs), std::move(keys),
-                                  [respond, request_id](const Result<IngestOutcome>& outcome) {
-                                    if (!outcome) {
-                                      return respond(error_response(outcome.error(), request_id));
-                                    }
-                                    nlohmann::json items = nlohmann::json::array();
-                                    for (std::size_t i = 0; i < outcome->records.size(); ++i) {
-                                      items.push_back(ingest_item(*outcome, i));
-                                    }
-                                    respond(json_response(202, {{"items", std::move(items)}}));
-                                  });
+                                  answer_from(slot, render_batch, respond, request.request_id),
+                                  prepare_into(slot, render_batch));
              });
 
   router.add("POST", "/api/v1/match", Access::ingest,

@@ -62,6 +62,42 @@ TEST(FailureService, IngestMatchesPersistsAndAcknowledges) {
   EXPECT_EQ(f.stop(), 0u);
 }
 
+TEST(FailureService, PrepareSeesTheMatchedOutcomeBeforeTheAnswer) {
+  PipelineFixture f;
+  auto& service = f.start();
+  std::mutex mutex;
+  std::vector<std::string> prepared_ids;
+  std::vector<std::string> prepared_types;
+  bool answered_before_prepare = false;
+  std::atomic<bool> answered{false};
+  Waiter w;
+  auto done = w.callback();
+  service.ingest(
+      {input("run-1", "RATE_LIMITED"), input("run-1", "NOPE_NOT_KNOWN", "??")}, {},
+      [&answered, done](const Result<IngestOutcome>& outcome) {
+        answered = true;
+        done(outcome);
+      },
+      [&](const IngestOutcome& outcome) {
+        std::lock_guard<std::mutex> lock(mutex);
+        answered_before_prepare = answered.load();
+        for (const auto& r : outcome.records) {
+          prepared_ids.push_back(r.id);
+          prepared_types.push_back(r.match_type.value_or(""));
+        }
+      });
+  ASSERT_EQ(w.wait_for(1), 1u);
+  auto result = w.results().front();
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  std::lock_guard<std::mutex> lock(mutex);
+  EXPECT_FALSE(answered_before_prepare);
+  ASSERT_EQ(prepared_ids.size(), 2u);
+  EXPECT_EQ(prepared_ids[0], result->records[0].id);
+  EXPECT_EQ(prepared_ids[1], result->records[1].id);
+  EXPECT_EQ(prepared_types, (std::vector<std::string>{"exact", "miss"}));
+  EXPECT_EQ(f.stop(), 0u);
+}
+
 TEST(FailureService, IdempotencyKeyReturnsTheFirstAnswer) {
   PipelineFixture f;
   auto& service = f.start();

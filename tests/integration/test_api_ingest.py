@@ -1,6 +1,7 @@
 """POST /failures, /failures/batch and /match over real HTTP: answers as documented, what gets
 stored, all-or-nothing batches, and idempotent retries (also across a restart)."""
 
+import threading
 import unittest
 import uuid
 
@@ -136,6 +137,35 @@ class IngestTest(SharedServerCase):
         # Also once the first is only in the database.
         third = self.api.post(API + "/failures", failure(run, "RATE_LIMITED"), headers=key)
         self.assertEqual(third.json()["id"], first.json()["id"])
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 1)
+
+    def test_concurrent_requests_with_one_key_all_get_the_first_answer(self):
+        # Sent at once, several requests may each be matched (and their answers prepared)
+        # before one of them claims the key: the others must still answer with its failure.
+        run = new_run()
+        key = {"Idempotency-Key": "race-" + run}
+        answers = []
+        lock = threading.Lock()
+
+        def send():
+            r = self.server.client().post(API + "/failures", failure(run, "RATE_LIMITED"), headers=key)
+            with lock:
+                answers.append(r)
+
+        threads = [threading.Thread(target=send) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([r.status for r in answers], [202] * 12)
+        ids = {r.json()["id"] for r in answers}
+        self.assertEqual(len(ids), 1, ids)
+        (only,) = ids
+        for r in answers:
+            self.assertEqual(r.headers.get("location"), "/api/v1/failures/" + only)
+        self.assertEqual(sum(1 for r in answers if "idempotent-replayed" not in r.headers), 1)
+        self.wait_count("run_id=" + run, 1)
         self.barrier()
         self.assertEqual(self.listing("run_id=" + run)["total"], 1)
 
