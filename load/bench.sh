@@ -43,6 +43,15 @@ fresh_db() { local name="bench_$1_$RANDOM$RANDOM"; psql "$PGBASE/postgres" -qAtX
 drop_db() { psql "$PGBASE/postgres" -qAtX -c "DROP DATABASE IF EXISTS ${1##*/} WITH (FORCE)" >/dev/null; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 200); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+# wait_drained PORT: until the server's WAL backlog is empty (at most 120 s), so that a latency
+# run measures its own load and not the catch-up of the run before it.
+wait_drained() {
+  for _ in $(seq 1200); do
+    [ "$(curl -fs "http://127.0.0.1:$1/metrics" | awk '$1 == "failcat_wal_backlog_rows" {print $2}')" = 0 ] && return 0
+    sleep 0.1
+  done
+  log "   (backlog not drained after 120 s)"
+}
 
 # start_failcat NAME DATABASE_URL -> sets SPID, SPORT
 start_failcat() {
@@ -94,6 +103,7 @@ for pct in 25 50 75; do
   rate=$(awk -v a="$F_RPS" -v p="$pct" 'BEGIN{printf "%d", a*p/100}')
   : >"$OUT/lat_${pct}_p50.txt"; : >"$OUT/lat_${pct}_p99.txt"
   for r in $(seq "$RUNS"); do
+    wait_drained "$FPORT"
     "$LOAD" http --port "$FPORT" --input "$OUT/failures.jsonl" --concurrency "$CONNS" --rate "$rate" \
       --duration "${DURATION}s" --json >"$OUT/lat_${pct}_$r.json" 2>>"$OUT/bench.log"
     jq -r '.latency_ms.p50' "$OUT/lat_${pct}_$r.json" >>"$OUT/lat_${pct}_p50.txt"
