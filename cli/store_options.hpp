@@ -37,6 +37,9 @@ inline PipelineOptions pipeline_options(const Config& config) {
   o.export_dir = config.export_dir;
   o.webhook_url = config.webhook_url;
   o.webhook_secret = config.webhook_secret;
+  o.alert_miss_rate = config.alert_miss_rate;
+  o.alert_min_failures = config.alert_min_failures;
+  o.alert_cooldown = static_cast<Micros>(config.alert_cooldown_seconds) * kMicrosPerSecond;
   return o;
 }
 

@@ -177,6 +177,20 @@ const std::vector<OptionDef>& option_defs() {
       {{"FAILCAT_WEBHOOK_SECRET", "--webhook-secret", "",
         "HMAC-SHA256 key signing webhook bodies."},
        text(&Config::webhook_secret)},
+      {{"FAILCAT_ALERT_MISS_RATE", "--alert-miss-rate", "0.3",
+        "Share of unmatched failures over the last hour that sends the webhook alert."},
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         const auto d = parse_double(v);
+         if (!d || *d <= 0 || *d > 1) return "'" + v + "' is not a number in (0, 1]";
+         c.alert_miss_rate = *d;
+         return std::nullopt;
+       }},
+      {{"FAILCAT_ALERT_MIN_FAILURES", "--alert-min-failures", "20",
+        "Failures the last hour must hold before the miss-rate alert can fire."},
+       int_in(&Config::alert_min_failures, 1, 1'000'000'000)},
+      {{"FAILCAT_ALERT_COOLDOWN_SECONDS", "--alert-cooldown-seconds", "900",
+        "Seconds between two miss-rate alerts."},
+       int_in(&Config::alert_cooldown_seconds, 0, 7 * 86'400)},
       {{"FAILCAT_API_KEYS_FILE", "--api-keys-file", "",
         "API keys file (SHA-256 hashes); unset runs open on loopback only."},
        [](Config& c, const std::string& v) -> std::optional<std::string> {

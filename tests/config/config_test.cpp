@@ -37,6 +37,20 @@ TEST(Config, DefaultsMatchTheSpec) {
   EXPECT_EQ(config->shutdown_grace_seconds, 10);
   EXPECT_EQ(config->log_format, LogFormat::text);
   EXPECT_FALSE(config->allow_insecure);
+  EXPECT_DOUBLE_EQ(config->alert_miss_rate, 0.3);
+  EXPECT_EQ(config->alert_min_failures, 20);
+  EXPECT_EQ(config->alert_cooldown_seconds, 900);
+}
+
+TEST(Config, AlertThresholdsAreSettings) {
+  Env env = base_env();
+  env["FAILCAT_ALERT_MISS_RATE"] = "0.5";
+  env["FAILCAT_ALERT_MIN_FAILURES"] = "100";
+  auto config = parse_config(env, {"--alert-cooldown-seconds", "60"});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_DOUBLE_EQ(config->alert_miss_rate, 0.5);
+  EXPECT_EQ(config->alert_min_failures, 100);
+  EXPECT_EQ(config->alert_cooldown_seconds, 60);
 }
 
 TEST(Config, FlagsOverrideEnvironment) {
@@ -71,20 +85,21 @@ TEST_P(ConfigRejects, NamesTheVariable) {
 
 INSTANTIATE_TEST_SUITE_P(
     BadValues, ConfigRejects,
-    ::testing::Values(BadValue{"FAILCAT_PORT", "abc"}, BadValue{"FAILCAT_PORT", "70000"},
-                      BadValue{"FAILCAT_PORT", "80x"}, BadValue{"FAILCAT_BREAKER_THRESHOLD", "0"},
-                      BadValue{"FAILCAT_BREAKER_RESET_SECONDS", "-1"},
-                      BadValue{"FAILCAT_PERSIST_TIMEOUT_SECONDS", "fast"},
-                      BadValue{"FAILCAT_DURABILITY", "sometimes"},
-                      BadValue{"FAILCAT_CATALOG", "/nonexistent/catalog.json"},
-                      BadValue{"FAILCAT_LOG_FORMAT", "xml"}, BadValue{"FAILCAT_LOG_LEVEL", "loud"},
-                      BadValue{"DATABASE_URL", "mysql://x"},
-                      BadValue{"FAILCAT_WAL_MAX_BYTES", "10"},
-                      BadValue{"FAILCAT_DB_POOL_SIZE", "0"},
-                      BadValue{"FAILCAT_ALLOW_INSECURE", "maybe"},
-                      BadValue{"FAILCAT_WEBHOOK_URL", "ftp://x"},
-                      BadValue{"FAILCAT_API_KEYS_FILE", "/nonexistent/keys.json"},
-                      BadValue{"DATABASE_URL_FILE", "/nonexistent/url"}),
+    ::testing::Values(
+        BadValue{"FAILCAT_PORT", "abc"}, BadValue{"FAILCAT_PORT", "70000"},
+        BadValue{"FAILCAT_PORT", "80x"}, BadValue{"FAILCAT_BREAKER_THRESHOLD", "0"},
+        BadValue{"FAILCAT_BREAKER_RESET_SECONDS", "-1"},
+        BadValue{"FAILCAT_PERSIST_TIMEOUT_SECONDS", "fast"},
+        BadValue{"FAILCAT_DURABILITY", "sometimes"},
+        BadValue{"FAILCAT_CATALOG", "/nonexistent/catalog.json"},
+        BadValue{"FAILCAT_LOG_FORMAT", "xml"}, BadValue{"FAILCAT_LOG_LEVEL", "loud"},
+        BadValue{"DATABASE_URL", "mysql://x"}, BadValue{"FAILCAT_WAL_MAX_BYTES", "10"},
+        BadValue{"FAILCAT_DB_POOL_SIZE", "0"}, BadValue{"FAILCAT_ALLOW_INSECURE", "maybe"},
+        BadValue{"FAILCAT_WEBHOOK_URL", "ftp://x"}, BadValue{"FAILCAT_ALERT_MISS_RATE", "0"},
+        BadValue{"FAILCAT_ALERT_MISS_RATE", "1.5"}, BadValue{"FAILCAT_ALERT_MIN_FAILURES", "0"},
+        BadValue{"FAILCAT_ALERT_COOLDOWN_SECONDS", "soon"},
+        BadValue{"FAILCAT_API_KEYS_FILE", "/nonexistent/keys.json"},
+        BadValue{"DATABASE_URL_FILE", "/nonexistent/url"}),
     [](const auto& info) {
       return std::string(info.param.variable) + "_" + std::to_string(info.index);
     });

@@ -126,5 +126,51 @@ class PeriodicJobs(harness.ServiceTestCase):
         return int(out.stdout.strip() or "0")
 
 
+class AlertSettings(harness.ServiceTestCase):
+    """FAILCAT_ALERT_MIN_FAILURES and FAILCAT_ALERT_COOLDOWN_SECONDS change when it fires."""
+
+    def start_with(self, **settings):
+        self.hook = WebhookReceiver()
+        self.addCleanup(self.hook.close)
+        self.server_env = {
+            "FAILCAT_AGGREGATE_INTERVAL_SECONDS": "1",
+            "FAILCAT_WEBHOOK_URL": self.hook.url,
+            "FAILCAT_WEBHOOK_SECRET": SECRET,
+        }
+        self.server_env.update(settings)
+        super().setUp()
+
+    def setUp(self):
+        pass  # each test starts its own server with its settings
+
+    def ingest_mostly_misses(self):
+        for i in range(25):
+            self.ingest(harness.failure(run_id="alerts", error_code="NEVER_SEEN_%d" % (i % 3),
+                                        message="mystery failure number %d" % i))
+        for i in range(5):
+            self.ingest(harness.failure(run_id="alerts"))
+        self.wait_persisted(30)
+
+    def successful_runs(self):
+        for line in self.api.get("/metrics").body.splitlines():
+            if line.startswith('failcat_aggregator_runs_total{outcome="success"}'):
+                return int(float(line.split()[-1]))
+        return 0
+
+    def test_min_failures_holds_the_alert_back(self):
+        self.start_with(FAILCAT_ALERT_MIN_FAILURES="1000")
+        self.ingest_mostly_misses()
+        start = self.successful_runs()
+        harness.wait_until(lambda: self.successful_runs() >= start + 3, timeout=30,
+                           message="three aggregator runs after the failures")
+        self.assertEqual(self.hook.received, [])
+
+    def test_a_zero_cooldown_alerts_on_every_run(self):
+        self.start_with(FAILCAT_ALERT_COOLDOWN_SECONDS="0", FAILCAT_ALERT_MISS_RATE="0.5")
+        self.ingest_mostly_misses()
+        harness.wait_until(lambda: len(self.hook.received) >= 2, timeout=30,
+                           message="a second alert without cooldown")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
