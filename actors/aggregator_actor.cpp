@@ -136,7 +136,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
     auto stats = store.stats(TenantScope::all(), q);
     if (stats) {
       if (auto body = st.alert->evaluate(*stats, 1, now)) {
-        WebhookSender sender(o.webhook_url, o.webhook_secret);
+        WebhookSender sender(o.webhook_url, ctx->webhook_secret.get());
         auto sent = sender.send(*body, now);
         ctx->metrics.webhook_delivery(sent ? Metrics::Outcome::success : Metrics::Outcome::failure);
         if (!sent) {

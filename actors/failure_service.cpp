@@ -22,10 +22,11 @@ namespace failcat {
 class FailureService::Impl {
  public:
   Impl(const PipelineOptions& options, Metrics& metrics, CatalogHolder& catalog, const Clock& clock)
-      : idempotency_(100'000), store_options_(options.store), ctx_{options,    metrics,
-                                                                   catalog,    clock,
-                                                                   status_,    idempotency_,
-                                                                   directory_, store_options_} {}
+      : idempotency_(100'000),
+        store_options_(options.store),
+        webhook_secret_(options.webhook_secret),
+        ctx_{options,      metrics,    catalog,        clock,          status_,
+             idempotency_, directory_, store_options_, webhook_secret_} {}
 
   Status start() {
     config_ = std::make_unique<caf::actor_system_config>();
@@ -269,6 +270,7 @@ class FailureService::Impl {
   IdempotencyCache idempotency_;
   Directory directory_;
   LiveStoreOptions store_options_;
+  LiveSecret webhook_secret_;
   PipelineContext ctx_;
   std::unique_ptr<caf::actor_system_config> config_;
   std::unique_ptr<caf::actor_system> system_;
@@ -330,6 +332,9 @@ const PipelineStatus& FailureService::status() const {
 }
 void FailureService::update_store_options(StoreOptions options) {
   impl_->store_options_.replace(std::move(options));
+}
+void FailureService::update_webhook_secret(std::string secret) {
+  impl_->webhook_secret_.replace(std::move(secret));
 }
 bool FailureService::crash_actor_for_test(const std::string& name) {
   return impl_->crash_actor_for_test(name);

@@ -75,6 +75,9 @@ class FailureService {
   /// in the WAL meanwhile, so nothing is lost if the new credentials fail.
   void update_store_options(StoreOptions options);
 
+  /// Replaces the key that signs webhook deliveries (rotated secret): the next alert uses it.
+  void update_webhook_secret(std::string secret);
+
   Readiness readiness() const;
   const PipelineStatus& status() const;
 

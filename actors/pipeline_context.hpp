@@ -139,6 +139,24 @@ class LiveStoreOptions {
   std::atomic<std::uint64_t> generation_{0};
 };
 
+/// A secret that SIGHUP may replace (the webhook signing key). Thread-safe.
+class LiveSecret {
+ public:
+  explicit LiveSecret(std::string initial) : value_(std::move(initial)) {}
+  std::string get() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return value_;
+  }
+  void replace(std::string next) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    value_ = std::move(next);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string value_;
+};
+
 /// Shared by every actor; outlives the actor system.
 struct PipelineContext {
   PipelineOptions options;
@@ -149,6 +167,7 @@ struct PipelineContext {
   IdempotencyCache& idempotency;
   Directory& directory;
   LiveStoreOptions& store_options;
+  LiveSecret& webhook_secret;
 };
 
 /// A store for one actor: from the injected factory, else from the store options in force

@@ -73,10 +73,12 @@ Result<std::shared_ptr<ApiKeySet>> load_keys_at_start(const std::string& path) {
   return std::make_shared<ApiKeySet>(std::move(*keys));
 }
 
-/// SIGHUP: re-reads the catalog, the keys file and DATABASE_URL_FILE. Each keeps its previous
-/// value when the new one is invalid. Logs what changed, never a secret.
+/// SIGHUP: re-reads the catalog, the keys file, DATABASE_URL_FILE and
+/// FAILCAT_WEBHOOK_SECRET_FILE. Each keeps its previous value when the new one is invalid.
+/// Logs what changed, never a secret.
 void reload_on_sighup(const Config& config, CatalogHolder& catalog, Metrics& metrics,
-                      ApiKeySet* keys, FailureService& service, std::string& database_url) {
+                      ApiKeySet* keys, FailureService& service, std::string& database_url,
+                      std::string& webhook_secret) {
   reload_catalog(catalog, metrics, config.catalog_path);
   if (keys != nullptr) {
     auto loaded = load_api_keys_file(config.api_keys_file);
@@ -105,6 +107,19 @@ void reload_on_sighup(const Config& config, CatalogHolder& catalog, Metrics& met
       service.update_store_options(store_options(next));
       log_event(LogLevel::info, "database credentials reloaded; reconnecting",
                 {{"database", redact_database_url(database_url)}});
+    }
+  }
+  if (!config.webhook_secret_file.empty()) {
+    auto secret = read_secret_file(config.webhook_secret_file, "FAILCAT_WEBHOOK_SECRET_FILE");
+    if (!secret) {
+      log_event(LogLevel::error, "webhook secret reload rejected; the previous key stays",
+                {{"path", config.webhook_secret_file}, {"error", secret.error().message}});
+    } else if (*secret == webhook_secret) {
+      log_event(LogLevel::info, "webhook secret unchanged", {{"path", config.webhook_secret_file}});
+    } else {
+      webhook_secret = *secret;
+      service.update_webhook_secret(*secret);
+      log_event(LogLevel::info, "webhook secret reloaded", {{"path", config.webhook_secret_file}});
     }
   }
 }
@@ -200,10 +215,12 @@ int serve_command(const std::vector<std::string>& args) {
              {"auth", keys ? "api-keys" : "open"}});
 
   std::string database_url = config->database_url;
+  std::string webhook_secret = config->webhook_secret;
   int received = 0;
   while (sigwait(&signals, &received) == 0) {
     if (received == SIGHUP) {
-      reload_on_sighup(*config, catalog, metrics, keys.get(), service, database_url);
+      reload_on_sighup(*config, catalog, metrics, keys.get(), service, database_url,
+                       webhook_secret);
       continue;
     }
     break;

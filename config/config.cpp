@@ -177,6 +177,9 @@ const std::vector<OptionDef>& option_defs() {
       {{"FAILCAT_WEBHOOK_SECRET", "--webhook-secret", "",
         "HMAC-SHA256 key signing webhook bodies."},
        text(&Config::webhook_secret)},
+      {{"FAILCAT_WEBHOOK_SECRET_FILE", "--webhook-secret-file", "",
+        "File holding the webhook key instead (first line); re-read on SIGHUP."},
+       text(&Config::webhook_secret_file)},
       {{"FAILCAT_ALERT_MISS_RATE", "--alert-miss-rate", "0.3",
         "Share of unmatched failures over the last hour that sends the webhook alert."},
        [](Config& c, const std::string& v) -> std::optional<std::string> {
@@ -306,6 +309,15 @@ Result<Config> parse_config(const std::map<std::string, std::string>& env,
                             "content must start with postgresql:// or postgres://");
     }
     config.database_url = *url;
+  }
+  if (!config.webhook_secret_file.empty()) {
+    if (!config.webhook_secret.empty()) {
+      return Error::invalid("FAILCAT_WEBHOOK_SECRET_FILE",
+                            "set either FAILCAT_WEBHOOK_SECRET or FAILCAT_WEBHOOK_SECRET_FILE");
+    }
+    auto secret = read_secret_file(config.webhook_secret_file, "FAILCAT_WEBHOOK_SECRET_FILE");
+    if (!secret) return std::move(secret).error();
+    config.webhook_secret = *secret;
   }
   return config;
 }

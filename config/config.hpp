@@ -35,8 +35,9 @@ struct Config {
   std::string export_dir = "./data/exports";
   std::string webhook_url;
   std::string webhook_secret;
-  double alert_miss_rate = 0.3;  ///< Miss share over the last hour that raises the alert.
-  int alert_min_failures = 20;   ///< ... once at least this many failures were seen.
+  std::string webhook_secret_file;  ///< When set, `webhook_secret` is read from it (SIGHUP too).
+  double alert_miss_rate = 0.3;     ///< Miss share over the last hour that raises the alert.
+  int alert_min_failures = 20;      ///< ... once at least this many failures were seen.
   int alert_cooldown_seconds = 900;
   std::string api_keys_file;
   bool allow_insecure = false;

@@ -131,6 +131,28 @@ TEST(Config, DatabaseUrlFileIsReadAndTrimmed) {
   unlink(path);
 }
 
+TEST(Config, WebhookSecretFileIsReadAndExclusive) {
+  char path[] = "/tmp/failcat-secret-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(path) << "  s3cret-key \n";
+  Env env = base_env();
+  env["FAILCAT_WEBHOOK_SECRET_FILE"] = path;
+  auto config = parse_config(env, {});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->webhook_secret, "s3cret-key");
+  env["FAILCAT_WEBHOOK_SECRET"] = "other";
+  auto both = parse_config(env, {});
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().field, "FAILCAT_WEBHOOK_SECRET_FILE");
+  ::unlink(path);
+  env.erase("FAILCAT_WEBHOOK_SECRET");
+  auto missing = parse_config(env, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().field, "FAILCAT_WEBHOOK_SECRET_FILE");
+}
+
 TEST(Config, HelpListsEveryVariableAndFlag) {
   const auto help = config_help();
   for (const auto& o : config_options()) {

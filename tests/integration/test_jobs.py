@@ -7,7 +7,10 @@ import hmac
 import http.server
 import json
 import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import threading
 import unittest
 
@@ -138,6 +141,7 @@ class AlertSettings(harness.ServiceTestCase):
             "FAILCAT_WEBHOOK_SECRET": SECRET,
         }
         self.server_env.update(settings)
+        self.server_env = {k: v for k, v in self.server_env.items() if v is not None}
         super().setUp()
 
     def setUp(self):
@@ -170,6 +174,34 @@ class AlertSettings(harness.ServiceTestCase):
         self.ingest_mostly_misses()
         harness.wait_until(lambda: len(self.hook.received) >= 2, timeout=30,
                            message="a second alert without cooldown")
+
+    def test_sighup_rotates_the_webhook_secret(self):
+        secret_dir = tempfile.mkdtemp(prefix="failcat-hook-")
+        self.addCleanup(shutil.rmtree, secret_dir, True)
+        path = os.path.join(secret_dir, "webhook-secret")
+        with open(path, "w") as f:
+            f.write("first-key-1111\n")
+        self.start_with(FAILCAT_WEBHOOK_SECRET=None, FAILCAT_WEBHOOK_SECRET_FILE=path,
+                        FAILCAT_ALERT_COOLDOWN_SECONDS="0")
+        self.ingest_mostly_misses()
+        harness.wait_until(lambda: self.hook.received, timeout=30, message="first alert")
+        self.assertTrue(signed_with("first-key-1111", *self.hook.received[0]))
+
+        with open(path, "w") as f:
+            f.write("second-key-2222\n")
+        self.server.signal(signal.SIGHUP)
+        harness.wait_until(lambda: any(signed_with("second-key-2222", h, b) for h, b in self.hook.received),
+                           timeout=30, message="an alert signed with the rotated key")
+        log = self.server.read_log()
+        self.assertIn("webhook secret reloaded", log)
+        self.assertNotIn("first-key-1111", log)
+        self.assertNotIn("second-key-2222", log)
+
+
+def signed_with(key, headers, body):
+    stamp = headers["X-Failcat-Timestamp"]
+    expected = "sha256=" + hmac.new(key.encode(), (stamp + ".").encode() + body, hashlib.sha256).hexdigest()
+    return headers["X-Failcat-Signature"] == expected
 
 
 if __name__ == "__main__":
