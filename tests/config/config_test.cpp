@@ -21,6 +21,16 @@ Env base_env() {
   return {{"FAILCAT_CATALOG", catalog_path()}};
 }
 
+/// A new file under /tmp holding `content`; the caller unlinks it.
+std::string temp_file_with(const std::string& content) {
+  char path[] = "/tmp/failcat-config-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return {};
+  ::close(fd);
+  std::ofstream(path) << content;
+  return path;
+}
+
 TEST(Config, DefaultsMatchTheSpec) {
   auto config = parse_config(base_env(), {});
   ASSERT_TRUE(config.ok()) << config.error().field << ": " << config.error().message;
@@ -114,11 +124,8 @@ TEST(Config, UnknownFlagAndMissingValueAreRejected) {
 }
 
 TEST(Config, DatabaseUrlFileIsReadAndTrimmed) {
-  char path[] = "/tmp/failcat-url-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  std::ofstream(path) << "  postgresql://u:secret@127.0.0.1:5432/db \n";
+  const auto path = temp_file_with("  postgresql://u:secret@127.0.0.1:5432/db \n");
+  ASSERT_FALSE(path.empty());
   Env env = base_env();
   env["DATABASE_URL_FILE"] = path;
   auto config = parse_config(env, {});
@@ -128,15 +135,12 @@ TEST(Config, DatabaseUrlFileIsReadAndTrimmed) {
   auto both = parse_config(env, {});
   ASSERT_FALSE(both.ok());
   EXPECT_EQ(both.error().field, "DATABASE_URL_FILE");
-  unlink(path);
+  ::unlink(path.c_str());
 }
 
 TEST(Config, WebhookSecretFileIsReadAndExclusive) {
-  char path[] = "/tmp/failcat-secret-XXXXXX";
-  const int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ::close(fd);
-  std::ofstream(path) << "  s3cret-key \n";
+  const auto path = temp_file_with("  s3cret-key \n");
+  ASSERT_FALSE(path.empty());
   Env env = base_env();
   env["FAILCAT_WEBHOOK_SECRET_FILE"] = path;
   auto config = parse_config(env, {});
@@ -146,7 +150,7 @@ TEST(Config, WebhookSecretFileIsReadAndExclusive) {
   auto both = parse_config(env, {});
   ASSERT_FALSE(both.ok());
   EXPECT_EQ(both.error().field, "FAILCAT_WEBHOOK_SECRET_FILE");
-  ::unlink(path);
+  ::unlink(path.c_str());
   env.erase("FAILCAT_WEBHOOK_SECRET");
   auto missing = parse_config(env, {});
   ASSERT_FALSE(missing.ok());

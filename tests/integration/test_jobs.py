@@ -45,17 +45,29 @@ class WebhookReceiver:
         self.httpd.server_close()
 
 
-class PeriodicJobs(harness.ServiceTestCase):
+class HookedCase(harness.ServiceTestCase):
+    """A server whose jobs run every second and whose alerts go to a local receiver."""
+
     def setUp(self):
+        pass  # each test (or subclass) starts its server with `start_with`
+
+    def start_with(self, **settings):
+        """Starts the server with these settings on top (None removes one)."""
         self.hook = WebhookReceiver()
         self.addCleanup(self.hook.close)
-        self.server_env = {
+        env = {
             "FAILCAT_AGGREGATE_INTERVAL_SECONDS": "1",
             "FAILCAT_WEBHOOK_URL": self.hook.url,
             "FAILCAT_WEBHOOK_SECRET": SECRET,
-            "FAILCAT_RETENTION_DAYS": "30",
         }
+        env.update(settings)
+        self.server_env = {k: v for k, v in env.items() if v is not None}
         super().setUp()
+
+
+class PeriodicJobs(HookedCase):
+    def setUp(self):
+        self.start_with(FAILCAT_RETENTION_DAYS="30")
 
     def old_row_sql(self):
         ts = "2000-01-01T00:00:00.000000Z"
@@ -71,12 +83,7 @@ class PeriodicJobs(harness.ServiceTestCase):
             subprocess.run(["sqlite3", path, ".timeout 5000", self.old_row_sql()], check=True, timeout=30)
 
     def test_rollups_exports_retention_and_signed_alert(self):
-        for i in range(25):
-            self.ingest(harness.failure(run_id="jobs", error_code="NEVER_SEEN_%d" % (i % 3),
-                                        message="mystery failure number %d" % i))
-        for i in range(5):
-            self.ingest(harness.failure(run_id="jobs"))
-        self.wait_persisted(30)
+        ingest_mostly_misses(self, "jobs")
         self.insert_old_row()
 
         # Rollups: the current hour holds all 30 (the old row is outside the rollup window).
@@ -108,9 +115,7 @@ class PeriodicJobs(harness.ServiceTestCase):
         payload = json.loads(body)
         self.assertIn("text", payload)
         self.assertIn("matched no catalog entry", payload["text"])
-        stamp = headers["X-Failcat-Timestamp"]
-        expected = "sha256=" + hmac.new(SECRET.encode(), (stamp + ".").encode() + body, hashlib.sha256).hexdigest()
-        self.assertEqual(headers["X-Failcat-Signature"], expected)
+        self.assertTrue(signed_with(SECRET, headers, body), headers)
         metrics = self.api.get("/metrics").body
         self.assertIn('failcat_webhook_deliveries_total{outcome="success"} 1', metrics)
         # Cooldown: later runs do not repeat it.
@@ -129,31 +134,8 @@ class PeriodicJobs(harness.ServiceTestCase):
         return int(out.stdout.strip() or "0")
 
 
-class AlertSettings(harness.ServiceTestCase):
-    """FAILCAT_ALERT_MIN_FAILURES and FAILCAT_ALERT_COOLDOWN_SECONDS change when it fires."""
-
-    def start_with(self, **settings):
-        self.hook = WebhookReceiver()
-        self.addCleanup(self.hook.close)
-        self.server_env = {
-            "FAILCAT_AGGREGATE_INTERVAL_SECONDS": "1",
-            "FAILCAT_WEBHOOK_URL": self.hook.url,
-            "FAILCAT_WEBHOOK_SECRET": SECRET,
-        }
-        self.server_env.update(settings)
-        self.server_env = {k: v for k, v in self.server_env.items() if v is not None}
-        super().setUp()
-
-    def setUp(self):
-        pass  # each test starts its own server with its settings
-
-    def ingest_mostly_misses(self):
-        for i in range(25):
-            self.ingest(harness.failure(run_id="alerts", error_code="NEVER_SEEN_%d" % (i % 3),
-                                        message="mystery failure number %d" % i))
-        for i in range(5):
-            self.ingest(harness.failure(run_id="alerts"))
-        self.wait_persisted(30)
+class AlertSettings(HookedCase):
+    """The alert settings change when it fires; the webhook key rotates with SIGHUP."""
 
     def successful_runs(self):
         for line in self.api.get("/metrics").body.splitlines():
@@ -163,7 +145,7 @@ class AlertSettings(harness.ServiceTestCase):
 
     def test_min_failures_holds_the_alert_back(self):
         self.start_with(FAILCAT_ALERT_MIN_FAILURES="1000")
-        self.ingest_mostly_misses()
+        ingest_mostly_misses(self, "alerts")
         start = self.successful_runs()
         harness.wait_until(lambda: self.successful_runs() >= start + 3, timeout=30,
                            message="three aggregator runs after the failures")
@@ -171,7 +153,7 @@ class AlertSettings(harness.ServiceTestCase):
 
     def test_a_zero_cooldown_alerts_on_every_run(self):
         self.start_with(FAILCAT_ALERT_COOLDOWN_SECONDS="0", FAILCAT_ALERT_MISS_RATE="0.5")
-        self.ingest_mostly_misses()
+        ingest_mostly_misses(self, "alerts")
         harness.wait_until(lambda: len(self.hook.received) >= 2, timeout=30,
                            message="a second alert without cooldown")
 
@@ -183,7 +165,7 @@ class AlertSettings(harness.ServiceTestCase):
             f.write("first-key-1111\n")
         self.start_with(FAILCAT_WEBHOOK_SECRET=None, FAILCAT_WEBHOOK_SECRET_FILE=path,
                         FAILCAT_ALERT_COOLDOWN_SECONDS="0")
-        self.ingest_mostly_misses()
+        ingest_mostly_misses(self, "alerts")
         harness.wait_until(lambda: self.hook.received, timeout=30, message="first alert")
         self.assertTrue(signed_with("first-key-1111", *self.hook.received[0]))
 
@@ -196,6 +178,16 @@ class AlertSettings(harness.ServiceTestCase):
         self.assertIn("webhook secret reloaded", log)
         self.assertNotIn("first-key-1111", log)
         self.assertNotIn("second-key-2222", log)
+
+
+def ingest_mostly_misses(case, run_id):
+    """25 failures no catalog entry matches and 5 that match, all persisted."""
+    for i in range(25):
+        case.ingest(harness.failure(run_id=run_id, error_code="NEVER_SEEN_%d" % (i % 3),
+                                    message="mystery failure number %d" % i))
+    for i in range(5):
+        case.ingest(harness.failure(run_id=run_id))
+    case.wait_persisted(30)
 
 
 def signed_with(key, headers, body):
