@@ -58,7 +58,6 @@ wal_syncer_actor::behavior_type wal_syncer_behavior() {
 }
 
 constexpr Micros kCheckpointDelay = 1'000'000;
-constexpr auto kSyncGuard = std::chrono::seconds(30);
 constexpr Micros kFailureBackoff = 200'000;
 constexpr Micros kMinRejectBackoff = 100'000;
 constexpr std::size_t kMaxBatchBytes = 16u << 20;
@@ -271,9 +270,11 @@ void start_sync(Self self, PipelineContext* ctx) {
     finish_sync(self, ctx, *job, job->outcome);
     return;
   }
-  // A disk that does not answer within the guard fails the log (readiness turns 503) rather
-  // than leaving every later request waiting.
-  self->request<caf::message_priority::high>(st.syncer, kSyncGuard, fsync_atom::value, job)
+  // No timeout: a slow disk holds acknowledgements (admission then answers 503 once
+  // FAILCAT_MAX_INFLIGHT wait) and everything resumes when it answers; only an fsync that
+  // fails fails the log. The error branch runs only if the syncer is gone.
+  self->request<caf::message_priority::high>(st.syncer, caf::duration{caf::infinite},
+                                             fsync_atom::value, job)
       .then([=](const WalSyncJobPtr& done) { finish_sync(self, ctx, *done, done->outcome); },
             [=](caf::error& err) {
               // The syncer may still hold the job: only its ticket's LSN is read here.
