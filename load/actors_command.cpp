@@ -93,16 +93,10 @@ int actors_command(const std::vector<std::string>& argv) {
     const auto distinct = static_cast<std::size_t>(args.integer("distinct", 50'000, 1, 10'000'000));
     const double persist_timeout = args.seconds("persist-timeout", 120);
 
-    const auto loaded = load_catalog_file(args.text("catalog", "config/failure_catalog.json"));
-    if (!loaded.ok()) {
-      std::cerr << "failcat-load: --catalog: " << describe(loaded.problems.front()) << "\n";
-      return kExitUsage;
-    }
-    GeneratorOptions gen;
-    gen.seed = static_cast<std::uint64_t>(args.integer("seed", 1, 0, INT64_MAX));
-    gen.miss_ratio = args.number("miss-ratio", 0.1, 0, 1);
+    const auto catalog_snapshot = catalog_argument(args);
+    GeneratorOptions gen = generator_arguments(args);
     gen.runs = 1000;
-    const auto inputs = generate_inputs(loaded.catalog, gen, distinct);
+    const auto inputs = generate_inputs(catalog_snapshot, gen, distinct);
 
     char tmpl[] = "/tmp/failcat-load-XXXXXX";
     if (!args.has("wal-dir") || (store_kind == "sqlite" && !args.has("sqlite-path"))) {
@@ -140,7 +134,7 @@ int actors_command(const std::vector<std::string>& argv) {
     }
 
     SystemClock clock;
-    CatalogHolder catalog(loaded.catalog);
+    CatalogHolder catalog(catalog_snapshot);
     Metrics metrics(MetricsOptions{"load", {}, {}});
     FailureService service(options, metrics, catalog, clock);
     if (auto started = service.start(); !started) {

@@ -8,6 +8,19 @@
 
 namespace failcat::load {
 
+std::shared_ptr<const Catalog> catalog_argument(const Arguments& args) {
+  auto loaded = load_catalog_file(args.text("catalog", "config/failure_catalog.json"));
+  if (!loaded.ok()) throw UsageError("--catalog: " + describe(loaded.problems.front()));
+  return loaded.catalog;
+}
+
+GeneratorOptions generator_arguments(const Arguments& args) {
+  GeneratorOptions o;
+  o.seed = static_cast<std::uint64_t>(args.integer("seed", 1, 0, INT64_MAX));
+  o.miss_ratio = args.number("miss-ratio", 0.1, 0.0, 1.0);
+  return o;
+}
+
 std::vector<FailureInput> generate_inputs(const std::shared_ptr<const Catalog>& catalog,
                                           const GeneratorOptions& options, std::size_t count) {
   FailureGenerator generator(catalog, options);

@@ -7,6 +7,7 @@
 #include "core/failure_json.hpp"
 #include "load/arguments.hpp"
 #include "load/commands.hpp"
+#include "load/failure_rows.hpp"
 #include "load/synthetic_failures.hpp"
 
 namespace failcat::load {
@@ -40,14 +41,8 @@ int generate_command(const std::vector<std::string>& argv) {
       std::cout << kHelp;
       return kExitOk;
     }
-    const auto loaded = load_catalog_file(args.text("catalog", "config/failure_catalog.json"));
-    if (!loaded.ok()) {
-      std::cerr << "failcat-load: --catalog: " << describe(loaded.problems.front()) << "\n";
-      return kExitUsage;
-    }
-    GeneratorOptions o;
-    o.seed = static_cast<std::uint64_t>(args.integer("seed", 1, 0, INT64_MAX));
-    o.miss_ratio = args.number("miss-ratio", 0.1, 0.0, 1.0);
+    const auto catalog_snapshot = catalog_argument(args);
+    GeneratorOptions o = generator_arguments(args);
     o.tenants = static_cast<int>(args.integer("tenants", 1, 1, 100000));
     o.runs = static_cast<int>(args.integer("runs", 10, 1, 10000000));
     o.skills = static_cast<int>(args.integer("skills", 8, 1, 100000));
@@ -74,7 +69,7 @@ int generate_command(const std::vector<std::string>& argv) {
       out = &file;
     }
     std::ios::sync_with_stdio(false);
-    FailureGenerator generator(loaded.catalog, o);
+    FailureGenerator generator(catalog_snapshot, o);
     TierCounts tiers{};
     std::string buffer;
     for (std::int64_t i = 0; i < count; ++i) {

@@ -211,14 +211,8 @@ int pg_baseline_command(const std::string& which, const std::vector<std::string>
       throw UsageError("--database-url (or DATABASE_URL) must name a PostgreSQL database");
     }
     const auto count = static_cast<std::size_t>(args.integer("count", 200'000, 1, 100'000'000));
-    const auto loaded = load_catalog_file(args.text("catalog", "config/failure_catalog.json"));
-    if (!loaded.ok()) {
-      std::cerr << "failcat-load: --catalog: " << describe(loaded.problems.front()) << "\n";
-      return kExitUsage;
-    }
-    GeneratorOptions gen;
-    gen.seed = static_cast<std::uint64_t>(args.integer("seed", 1, 0, INT64_MAX));
-    gen.miss_ratio = args.number("miss-ratio", 0.1, 0, 1);
+    const auto catalog_snapshot = catalog_argument(args);
+    GeneratorOptions gen = generator_arguments(args);
     gen.runs = 1000;
     {
       auto store = make_postgres_store(store_options);
@@ -228,7 +222,7 @@ int pg_baseline_command(const std::string& which, const std::vector<std::string>
     }
     SystemClock clock;
     auto rows =
-        make_rows(generate_inputs(loaded.catalog, gen, count), *loaded.catalog, clock.now());
+        make_rows(generate_inputs(catalog_snapshot, gen, count), *catalog_snapshot, clock.now());
     if (const auto hours = args.integer("spread-hours", 0, 0, 24 * 365); hours > 0) {
       // Oldest first, so one generator keeps every id in time order.
       const Micros span = hours * kMicrosPerHour;
