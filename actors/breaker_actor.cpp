@@ -32,9 +32,9 @@ struct BreakerActorState {
 void publish(const CircuitBreaker& breaker, PipelineStatus& status) {
   const auto snap = breaker.snapshot();
   status.breaker_state = static_cast<int>(snap.state);
-  status.breaker_mode = snap.mode == BreakerMode::automatic     ? 0
-                        : snap.mode == BreakerMode::forced_open ? 1
-                                                                : 2;
+  status.breaker_mode = snap.mode == BreakerMode::automatic     ? kBreakerAuto
+                        : snap.mode == BreakerMode::forced_open ? kBreakerForcedOpen
+                                                                : kBreakerForcedClosed;
   status.breaker_failures = snap.consecutive_failures;
   status.breaker_last_transition = snap.transitions == 0 ? 0 : snap.last_transition_wall;
   status.breaker_transitions = snap.transitions;

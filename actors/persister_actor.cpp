@@ -60,6 +60,9 @@ wal_syncer_actor::behavior_type wal_syncer_behavior() {
 constexpr Micros kCheckpointDelay = 1'000'000;
 constexpr Micros kFailureBackoff = 200'000;
 constexpr Micros kMinRejectBackoff = 100'000;
+/// How often a persister with rows to send looks whether an operator released a breaker
+/// forced open.
+constexpr Micros kForcedOpenPoll = 250'000;
 constexpr std::size_t kMaxBatchBytes = 16u << 20;
 constexpr std::size_t kBacklogFactor = 16;
 
@@ -110,6 +113,10 @@ struct PersisterState {
   bool flush_armed = false;
   bool checkpoint_armed = false;
   Micros retry_not_before = 0;
+  /// The breaker refused the last batch: one batch of the configured size at a time (the
+  /// probe) until one is stored, rather than reading a full backlog's worth of the log for
+  /// batches that would be refused too.
+  bool probing = false;
   bool draining = false;
   Micros drain_deadline = 0;
   caf::typed_response_promise<std::uint64_t> drain_promise;
@@ -317,6 +324,7 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
   st.inflight.erase(first);
   const Micros now = ctx->clock.steady();
   if (outcome.status == PersistOutcome::Status::stored) {
+    st.probing = false;
     ctx->metrics.persist_batch(
         rows, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   } else if (memory_mode(ctx)) {
@@ -332,6 +340,7 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
     st.pending.clear();
     st.batch->on_flush();
     if (outcome.status == PersistOutcome::Status::rejected) {
+      st.probing = true;
       st.retry_not_before = now + std::max(outcome.retry_after, kMinRejectBackoff);
     } else {
       ctx->metrics.persist_error();
@@ -370,7 +379,7 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
   const std::uint64_t backlog = end >= st.next_send_lsn ? end - st.next_send_lsn + 1 : 0;
   const std::size_t base = ctx->options.batch_rows;
   const std::size_t share = static_cast<std::size_t>(backlog / max_batches_in_flight(ctx));
-  const std::size_t max_rows = std::clamp(share, base, kBacklogFactor * base);
+  const std::size_t max_rows = st.probing ? base : std::clamp(share, base, kBacklogFactor * base);
   if (!st.pending.empty() && st.pending.front().lsn == st.next_send_lsn) {
     std::size_t bytes = 0;
     while (!st.pending.empty() && rows.size() < max_rows && st.pending.front().lsn <= end) {
@@ -402,12 +411,13 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
     }
     rows.push_back(Pending{rec.lsn, std::move(*decoded), rec.payload.size()});
   }
+  ctx->metrics.wal_reread(rows.size());
   return rows;
 }
 
 void try_flush(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  while (st.inflight.size() < max_batches_in_flight(ctx)) {
+  while (st.inflight.size() < (st.probing ? 1 : max_batches_in_flight(ctx))) {
     const Micros now = ctx->clock.steady();
     if (now < st.retry_not_before) {
       arm_flush(self, st.retry_not_before - now);
@@ -415,6 +425,13 @@ void try_flush(Self self, PipelineContext* ctx) {
     }
     const std::uint64_t end = ready_end(self, ctx);
     if (st.next_send_lsn > end) return;
+    // A breaker forced open refuses everything until the operator releases it: the rows wait
+    // in the log (or memory) instead of being read and refused in a loop. Memory mode sends
+    // on and counts what is refused, as the operator asked.
+    if (!memory_mode(ctx) && ctx->status.breaker_mode.load() == kBreakerForcedOpen) {
+      arm_flush(self, kForcedOpenPoll);
+      return;
+    }
     const std::uint64_t available = end - st.next_send_lsn + 1;
     const bool only_in_wal = st.pending.empty() || st.pending.front().lsn != st.next_send_lsn;
     if (!st.draining && !only_in_wal && available < ctx->options.batch_rows &&

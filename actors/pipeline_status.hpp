@@ -21,6 +21,11 @@ struct BreakerView {
   std::uint64_t wal_bytes = 0;
 };
 
+/// Values of `PipelineStatus::breaker_mode`.
+inline constexpr int kBreakerAuto = 0;
+inline constexpr int kBreakerForcedOpen = 1;
+inline constexpr int kBreakerForcedClosed = 2;
+
 /// Facts the actors publish for readiness, the admin API and shutdown, readable from any
 /// thread without a round trip.
 class PipelineStatus {
@@ -34,8 +39,8 @@ class PipelineStatus {
   std::atomic<bool> persister_ready{false};
 
   // Published by the breaker.
-  std::atomic<int> breaker_state{0};  ///< 0 closed, 1 open, 2 half-open
-  std::atomic<int> breaker_mode{0};   ///< 0 auto, 1 forced open, 2 forced closed
+  std::atomic<int> breaker_state{0};            ///< 0 closed, 1 open, 2 half-open
+  std::atomic<int> breaker_mode{kBreakerAuto};  ///< kBreaker*
   std::atomic<int> breaker_failures{0};
   std::atomic<Micros> breaker_last_transition{0};
   std::atomic<std::uint64_t> breaker_transitions{0};

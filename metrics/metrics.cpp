@@ -252,6 +252,11 @@ Metrics::Metrics(MetricsOptions options)
   wal_fsync_seconds_ = &histogram_family(registry, "failcat_wal_fsync_seconds",
                                          "Duration of one write-ahead log group fsync.")
                             .Add({}, kFsyncSecondBuckets);
+  wal_reread_rows_ =
+      &counter_family(registry, "failcat_wal_reread_rows_total",
+                      "Rows the drainer read back from the write-ahead log because they were "
+                      "no longer held in memory (a refused or failed batch, a long backlog).")
+           .Add({});
 
   inflight_requests_ = &gauge_family(registry, "failcat_inflight_requests",
                                      "HTTP requests accepted and not yet answered.")
@@ -347,6 +352,10 @@ void Metrics::set_wal_backlog_rows(std::uint64_t rows) {
 
 void Metrics::wal_fsync(double seconds) {
   wal_fsync_seconds_->Observe(seconds);
+}
+
+void Metrics::wal_reread(std::uint64_t rows) {
+  wal_reread_rows_->Increment(static_cast<double>(rows));
 }
 
 void Metrics::request_started() {

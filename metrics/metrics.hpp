@@ -112,6 +112,8 @@ class Metrics {
   void set_wal_bytes(std::uint64_t bytes);
   void set_wal_backlog_rows(std::uint64_t rows);
   void wal_fsync(double seconds);
+  /// Rows the drainer read back from the log (no longer held in memory).
+  void wal_reread(std::uint64_t rows);
 
   // Admission.
   /// `failcat_inflight_requests` up by one; pair every call with `request_finished()`.
@@ -168,6 +170,7 @@ class Metrics {
   prometheus::Gauge* wal_bytes_ = nullptr;
   prometheus::Gauge* wal_backlog_rows_ = nullptr;
   prometheus::Histogram* wal_fsync_seconds_ = nullptr;
+  prometheus::Counter* wal_reread_rows_ = nullptr;
   prometheus::Gauge* inflight_requests_ = nullptr;
   std::array<prometheus::Counter*, 4> rejected_{};
   prometheus::Gauge* catalog_entries_ = nullptr;

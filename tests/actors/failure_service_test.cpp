@@ -155,6 +155,32 @@ TEST(FailureService, BreakerOpensOnFailingStoreAndBacklogDrainsAfterRecovery) {
   EXPECT_EQ(f.stop(), 0u);
 }
 
+TEST(FailureService, AnOpenBreakerIsProbedWithOneBatchOfTheConfiguredSize) {
+  PipelineFixture f;
+  f.options().batch_rows = 10;
+  f.options().batch_age = 1'000;
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter w;
+  constexpr int kCount = 400;
+  for (int i = 0; i < kCount; ++i) {
+    service.ingest({input("run-" + std::to_string(i), "TOOL_TIMEOUT_SEARCH")}, {}, w.callback());
+  }
+  ASSERT_EQ(w.wait_for(kCount), static_cast<std::size_t>(kCount));
+  ASSERT_TRUE(eventually([&] { return service.status().breaker_state.load() == 1; }));
+  // Every batch that reaches the store from now on is a half-open probe: the backlog is not
+  // read in backlog-sized batches only to be refused.
+  const std::size_t before = f.store().insert_sizes().size();
+  ASSERT_TRUE(eventually([&] { return f.store().insert_sizes().size() >= before + 2; }));
+  const auto sizes = f.store().insert_sizes();
+  for (std::size_t i = before; i < sizes.size(); ++i) EXPECT_LE(sizes[i], 10u) << "insert " << i;
+
+  f.store().fail_inserts = false;
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == kCount; }));
+  expect_all_stored(f, acknowledged_ids(w));
+  EXPECT_EQ(f.stop(), 0u);
+}
+
 TEST(FailureService, TimedOutPersistsCountAsFailures) {
   PipelineFixture f;
   f.options().persist_timeout = 100'000;
@@ -396,9 +422,12 @@ TEST(FailureService, OperatorCanForceTheBreakerOpenAndBack) {
   Waiter w;
   for (int i = 0; i < 10; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
   ASSERT_EQ(w.wait_for(10), 10u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(stored_count(f), 0);  // nothing touches the database while forced open
   EXPECT_EQ(f.store().inserts.load(), 0);
+  // ... and the rows wait: the log is not read back again and again for refused batches.
+  EXPECT_NE(f.metrics().serialize().find("failcat_wal_reread_rows_total 0\n"), std::string::npos)
+      << f.metrics().serialize();
   EXPECT_EQ(set(BreakerAction::automatic).mode, "auto");
   ASSERT_TRUE(eventually([&] { return stored_count(f) == 10; }));
 }

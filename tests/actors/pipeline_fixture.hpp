@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "actors/failure_service.hpp"
 #include "actors/pipeline_options.hpp"
@@ -25,6 +26,21 @@ struct StoreBehaviour {
   std::atomic<bool> fail_inserts{false};
   std::atomic<int> stall_ms{0};  ///< Sleep this long in each insert (a frozen database).
   std::atomic<int> inserts{0};
+
+  /// Rows of each insert call, in order.
+  std::vector<std::size_t> insert_sizes() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    return sizes;
+  }
+  void record_insert(std::size_t rows) {
+    std::lock_guard<std::mutex> lock(mutex);
+    sizes.push_back(rows);
+    ++inserts;
+  }
+
+ private:
+  mutable std::mutex mutex;
+  std::vector<std::size_t> sizes;
 };
 
 /// A real SQLite store whose inserts can be made to fail or stall.
@@ -40,7 +56,7 @@ class FlakyStore final : public FailureStore {
     return inner_->migration_status();
   }
   Result<std::size_t> insert_batch(const std::vector<FailureRecord>& rows) override {
-    ++b_.inserts;
+    b_.record_insert(rows.size());
     if (const int ms = b_.stall_ms.load(); ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }
