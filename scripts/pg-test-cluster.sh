@@ -5,6 +5,10 @@
 #   scripts/pg-test-cluster.sh start DIR   # prints the DATABASE_URL on stdout
 #   scripts/pg-test-cluster.sh stop DIR
 #   scripts/pg-test-cluster.sh url|pid DIR
+#
+# The cluster runs with fsync=off and synchronous_commit=off, which tests want for speed.
+# PG_TEST_FSYNC=on keeps PostgreSQL's production defaults instead (fsync and synchronous
+# commit on, writeback smoothed by its *_flush_after settings), as benchmarks want.
 set -euo pipefail
 
 cmd=${1:?usage: pg-test-cluster.sh start|stop|url DIR}
@@ -34,8 +38,14 @@ case "$cmd" in
     fi
     # A restarted cluster keeps its port, so clients' URLs stay valid.
     if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(free_port); fi
+    durability="-c fsync=off -c synchronous_commit=off"
+    case "${PG_TEST_FSYNC:-off}" in
+      on) durability="" ;;
+      off) ;;
+      *) echo "PG_TEST_FSYNC must be on or off" >&2; exit 2 ;;
+    esac
     as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir $durability -c max_connections=200" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "$port" >"$dir/port"
     if [ "$(as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
