@@ -21,7 +21,14 @@ namespace fs = std::filesystem;
 
 constexpr std::uint64_t kSegmentHeaderBytes = 24;
 constexpr std::uint64_t kFrameHeaderBytes = 8;
-constexpr std::uint32_t kSegmentVersion = 1;
+/// Version 2 seeds every frame's CRC with its segment's start LSN (`segment_seed`), so that
+/// frames left in a reused file by its previous life never pass as records. Version 1
+/// segments (seed 0) are still read.
+constexpr std::uint32_t kSegmentVersion = 2;
+constexpr std::uint32_t kSegmentVersionUnseeded = 1;
+/// Checkpointed full segments kept for reuse instead of deleted.
+constexpr std::size_t kMaxSpares = 2;
+constexpr char kSparePrefix[] = "spare-";
 constexpr char kSegmentMagic[8] = {'F', 'C', 'W', 'A', 'L', 'S', 'E', 'G'};
 constexpr char kCheckpointMagic[8] = {'F', 'C', 'W', 'A', 'L', 'C', 'K', 'P'};
 constexpr std::size_t kCheckpointBytes = 20;
@@ -77,8 +84,31 @@ void put_u64(std::string& out, std::uint64_t v) {
   put_u32(out, static_cast<std::uint32_t>(v >> 32));
 }
 
-std::uint32_t frame_crc(std::string_view length_bytes, std::string_view payload) {
-  return crc32c(payload, crc32c(length_bytes));
+void store_u32(char* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::uint32_t frame_crc(std::string_view length_bytes, std::string_view payload,
+                        std::uint32_t seed) {
+  return crc32c(payload, crc32c(length_bytes, seed));
+}
+
+std::uint32_t segment_seed(std::uint64_t start_lsn) {
+  std::string bytes;
+  put_u64(bytes, start_lsn);
+  return crc32c(bytes);
+}
+
+/// Recomputes the CRCs of consecutive frames for another segment's seed.
+void reseal(std::string& frames, std::uint32_t seed) {
+  std::size_t pos = 0;
+  while (pos + kFrameHeaderBytes <= frames.size()) {
+    const std::uint32_t length = load_u32(frames.data() + pos);
+    const std::string_view length_bytes(frames.data() + pos, 4);
+    const std::string_view payload(frames.data() + pos + kFrameHeaderBytes, length);
+    store_u32(frames.data() + pos + 4, frame_crc(length_bytes, payload, seed));
+    pos += kFrameHeaderBytes + length;
+  }
 }
 
 std::string segment_name(std::uint64_t start_lsn) {
@@ -104,9 +134,9 @@ std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
   return v;
 }
 
-std::string segment_header(std::uint64_t start_lsn) {
+std::string segment_header(std::uint64_t start_lsn, std::uint32_t version = kSegmentVersion) {
   std::string h(kSegmentMagic, sizeof kSegmentMagic);
-  put_u32(h, kSegmentVersion);
+  put_u32(h, version);
   put_u64(h, start_lsn);
   put_u32(h, crc32c(h));
   return h;
@@ -154,8 +184,8 @@ class FrameScanner {
  public:
   enum class Outcome { record, end, truncated, corrupt, io_error };
 
-  FrameScanner(int fd, std::uint64_t offset, std::uint64_t end)
-      : fd_(fd), base_(offset), end_(end) {}
+  FrameScanner(int fd, std::uint64_t offset, std::uint64_t end, std::uint32_t seed)
+      : fd_(fd), base_(offset), end_(end), seed_(seed) {}
 
   /// On `record`, `payload` views the frame's payload until the next call.
   Outcome next(std::string_view& payload) {
@@ -172,7 +202,7 @@ class FrameScanner {
     if (!fill(kFrameHeaderBytes + length)) return failed_ ? Outcome::io_error : Outcome::truncated;
     header = buf_.data() + pos_;
     payload = std::string_view(header + kFrameHeaderBytes, length);
-    if (frame_crc(std::string_view(header, 4), payload) != crc) return Outcome::corrupt;
+    if (frame_crc(std::string_view(header, 4), payload, seed_) != crc) return Outcome::corrupt;
     pos_ += kFrameHeaderBytes + length;
     return Outcome::record;
   }
@@ -209,6 +239,7 @@ class FrameScanner {
   int fd_;
   std::uint64_t base_;  // file offset of buf_[0]
   std::uint64_t end_;
+  std::uint32_t seed_;
   std::string buf_;
   std::size_t pos_ = 0;
   std::uint64_t frame_offset_ = 0;
@@ -281,6 +312,11 @@ Wal::Wal(WalOptions options, int dir_fd) : options_(std::move(options)), dir_fd_
 
 Wal::~Wal() {
   close_reader();
+  // A reused segment's old bytes past the last frame would read as a torn tail at the next
+  // open; a clean close cuts them off.
+  if (active_ && active_fd_ >= 0 && segments_.back().file_bytes > segments_.back().valid_bytes) {
+    (void)::ftruncate(active_fd_, static_cast<off_t>(segments_.back().valid_bytes));
+  }
   close_fd(active_fd_);
   close_fd(dir_fd_);  // also releases the flock
 }
@@ -336,10 +372,15 @@ Status Wal::recover() {
 
   // The segments, oldest first.
   std::vector<std::pair<std::uint64_t, std::string>> found;
+  std::vector<std::string> spare_names;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (auto start = parse_segment_name(name)) found.emplace_back(*start, name);
+    if (auto start = parse_segment_name(name)) {
+      found.emplace_back(*start, name);
+    } else if (name.rfind(kSparePrefix, 0) == 0) {
+      spare_names.push_back(name);
+    }
   }
   if (ec) return Error::unavailable("wal: cannot list " + options_.dir + ": " + ec.message());
   std::sort(found.begin(), found.end());
@@ -373,9 +414,15 @@ Status Wal::recover() {
       ::close(fd);
       return io_error("cannot read", seg.path, err);
     }
-    const bool header_ok =
-        hn == static_cast<ssize_t>(kSegmentHeaderBytes) &&
-        std::string_view(header.data(), kSegmentHeaderBytes) == segment_header(seg.start_lsn);
+    const std::string_view got(header.data(), static_cast<std::size_t>(std::max<ssize_t>(hn, 0)));
+    bool header_ok = true;
+    if (got == segment_header(seg.start_lsn)) {
+      seg.seed = segment_seed(seg.start_lsn);
+    } else if (got == segment_header(seg.start_lsn, kSegmentVersionUnseeded)) {
+      seg.seed = 0;
+    } else {
+      header_ok = false;
+    }
     if (!header_ok) {
       ::close(fd);
       if (last) {
@@ -396,7 +443,7 @@ Status Wal::recover() {
       continue;
     }
 
-    FrameScanner scanner(fd, kSegmentHeaderBytes, seg.file_bytes);
+    FrameScanner scanner(fd, kSegmentHeaderBytes, seg.file_bytes, seg.seed);
     std::string_view payload;
     FrameScanner::Outcome outcome;
     while ((outcome = scanner.next(payload)) == FrameScanner::Outcome::record) {
@@ -419,7 +466,10 @@ Status Wal::recover() {
     seg.valid_bytes =
         outcome == FrameScanner::Outcome::end ? scanner.offset() : scanner.frame_offset();
     tail_clean = true;
-    if (outcome != FrameScanner::Outcome::end) {
+    // A reused file holds its previous life's bytes after the last frame: in an older
+    // segment that is unused space once every LSN up to the next segment was read.
+    const bool complete = !last && seg.end_lsn == lsn_limit;
+    if (outcome != FrameScanner::Outcome::end && !complete) {
       if (last) {
         if (::ftruncate(fd, static_cast<off_t>(seg.valid_bytes)) != 0 || ::fdatasync(fd) != 0) {
           const int err = errno;
@@ -436,6 +486,22 @@ Status Wal::recover() {
     }
     ::close(fd);
     segments_.push_back(std::move(seg));
+  }
+
+  // Spares are reused whole; any beyond the few kept (or cut short) go.
+  std::sort(spare_names.begin(), spare_names.end());
+  for (const auto& name : spare_names) {
+    const std::string path = (dir / name).string();
+    struct stat st {};
+    if (spares_.size() < kMaxSpares && ::stat(path.c_str(), &st) == 0 &&
+        static_cast<std::uint64_t>(st.st_size) >= options_.segment_bytes) {
+      spares_.push_back(Spare{path, static_cast<std::uint64_t>(st.st_size)});
+      continue;
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return io_error("cannot remove", path, errno);
+    }
+    removed_files = true;
   }
 
   std::uint64_t last_lsn = persisted_lsn_;
@@ -458,9 +524,7 @@ Status Wal::recover() {
   // Segments holding nothing above the checkpoint were due for deletion before the restart.
   while (!segments_.empty() && segments_.front().end_lsn <= persisted_lsn_ &&
          !(active_ && segments_.size() == 1)) {
-    if (::unlink(segments_.front().path.c_str()) != 0 && errno != ENOENT) {
-      return io_error("cannot remove", segments_.front().path, errno);
-    }
+    if (auto retired = retire(segments_.front()); !retired) return retired;
     segments_.pop_front();
     removed_files = true;
   }
@@ -473,9 +537,43 @@ Error Wal::fail(Error error) {
   return error;
 }
 
+Status Wal::retire(const Segment& seg) {
+  if (spares_.size() < kMaxSpares && seg.file_bytes >= options_.segment_bytes) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%s%020llu", kSparePrefix,
+                  static_cast<unsigned long long>(seg.start_lsn));
+    const std::string spare = (fs::path(options_.dir) / name).string();
+    if (::rename(seg.path.c_str(), spare.c_str()) == 0) {
+      spares_.push_back(Spare{spare, seg.file_bytes});
+      return ok_status();
+    }
+  }
+  if (::unlink(seg.path.c_str()) != 0 && errno != ENOENT) {
+    return io_error("cannot remove", seg.path, errno);
+  }
+  return ok_status();
+}
+
 Status Wal::create_segment(std::uint64_t start_lsn) {
   const std::string path = (fs::path(options_.dir) / segment_name(start_lsn)).string();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // A spare's blocks are allocated and written: overwriting them changes no metadata, so each
+  // group's fdatasync writes the data alone instead of the data and the grown inode. Its old
+  // frames fail their CRCs under this segment's seed. The rename is made durable with the
+  // segment's first group (dir_dirty_).
+  int fd = -1;
+  std::uint64_t file_bytes = kSegmentHeaderBytes;
+  while (fd < 0 && !spares_.empty()) {
+    const Spare spare = spares_.back();
+    spares_.pop_back();
+    if (::renameat2(AT_FDCWD, spare.path.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+      ::unlink(spare.path.c_str());
+      continue;
+    }
+    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return io_error("cannot open", path, errno);
+    file_bytes = std::max(spare.bytes, kSegmentHeaderBytes);
+  }
+  if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return io_error("cannot create", path, errno);
   const std::string header = segment_header(start_lsn);
   if (!write_all(fd, header.data(), header.size(), 0)) {
@@ -487,7 +585,8 @@ Status Wal::create_segment(std::uint64_t start_lsn) {
   seg.start_lsn = start_lsn;
   seg.end_lsn = start_lsn - 1;
   seg.valid_bytes = kSegmentHeaderBytes;
-  seg.file_bytes = kSegmentHeaderBytes;
+  seg.file_bytes = file_bytes;
+  seg.seed = segment_seed(start_lsn);
   seg.path = path;
   segments_.push_back(std::move(seg));
   active_ = true;
@@ -522,7 +621,7 @@ Result<std::uint64_t> Wal::append(std::string_view payload) {
   std::string length;
   put_u32(length, static_cast<std::uint32_t>(payload.size()));
   buffer_ += length;
-  put_u32(buffer_, frame_crc(length, payload));
+  put_u32(buffer_, frame_crc(length, payload, segments_.back().seed));
   buffer_.append(payload.data(), payload.size());
   segments_.back().end_lsn = lsn;
   unpersisted_bytes_ += frame;
@@ -579,6 +678,7 @@ Status Wal::start_segment_with_buffer() {
   active_ = false;
   if (auto created = create_segment(first); !created) return created;
   segments_.back().end_lsn = next_lsn_ - 1;
+  reseal(buffer_, segments_.back().seed);
   for (auto& h : hints_) {
     if (h.segment_start == old_start && h.lsn >= first) {
       h.segment_start = first;
@@ -604,7 +704,7 @@ Result<WalSyncTicket> Wal::begin_sync() {
       return fail(io_error("cannot write", seg.path, errno));
     }
     seg.valid_bytes += buffer_.size();
-    seg.file_bytes = seg.valid_bytes;
+    seg.file_bytes = std::max(seg.file_bytes, seg.valid_bytes);
     active_needs_datasync_ = true;
     buffer_.clear();
     if (buffer_.capacity() > (4u << 20)) std::string().swap(buffer_);
@@ -691,7 +791,7 @@ Result<Wal::Position> Wal::locate(std::uint64_t lsn) {
   }
   auto fd = read_fd(i);
   if (!fd) return std::move(fd).error();
-  FrameScanner scanner(*fd, offset, seg.valid_bytes);
+  FrameScanner scanner(*fd, offset, seg.valid_bytes, seg.seed);
   std::string_view payload;
   while (cur < lsn) {
     const auto outcome = scanner.next(payload);
@@ -728,7 +828,7 @@ Result<std::vector<WalRecord>> Wal::read_from(std::uint64_t lsn, std::size_t max
     cur = std::max(cur, seg.start_lsn);  // skips LSNs lost to corruption
     auto fd = read_fd(pos.index);
     if (!fd) return std::move(fd).error();
-    FrameScanner scanner(*fd, pos.offset, seg.valid_bytes);
+    FrameScanner scanner(*fd, pos.offset, seg.valid_bytes, seg.seed);
     std::string_view payload;
     while (true) {
       if (out.size() >= max_records || cur > synced_lsn_) {
@@ -808,9 +908,7 @@ Status Wal::mark_persisted(std::uint64_t lsn) {
          !(active_ && segments_.size() == 1)) {
     const Segment& seg = segments_.front();
     if (reader_fd_ >= 0 && reader_segment_ == seg.start_lsn) close_reader();
-    if (::unlink(seg.path.c_str()) != 0 && errno != ENOENT) {
-      return io_error("cannot remove", seg.path, errno);
-    }
+    if (auto retired = retire(seg); !retired) return retired;
     segments_.pop_front();
   }
   hints_.erase(
@@ -822,6 +920,7 @@ Status Wal::mark_persisted(std::uint64_t lsn) {
 WalStats Wal::stats() const {
   WalStats s;
   for (const Segment& seg : segments_) s.bytes_on_disk += seg.file_bytes;
+  for (const Spare& spare : spares_) s.bytes_on_disk += spare.bytes;
   s.unpersisted_bytes = unpersisted_bytes_;
   s.backlog_records = last_lsn() - std::min(persisted_lsn_, last_lsn());
   s.buffered_bytes = buffer_.size();

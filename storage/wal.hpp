@@ -47,12 +47,13 @@ struct WalCorruption {
 
 /// What `Wal::open` found and repaired.
 struct WalRecoveryReport {
-  std::uint64_t checkpoint_lsn = 0;      ///< Highest LSN the database held at the last checkpoint.
-  bool checkpoint_corrupt = false;       ///< The checkpoint was unreadable and treated as 0.
-  std::uint64_t replay_records = 0;      ///< Readable records above the checkpoint.
-  std::uint64_t replay_bytes = 0;        ///< Their payload bytes.
-  std::uint64_t torn_bytes_dropped = 0;  ///< Cut off the tail of the last segment.
-  bool torn_segment_removed = false;     ///< The last segment's header itself was torn.
+  std::uint64_t checkpoint_lsn = 0;  ///< Highest LSN the database held at the last checkpoint.
+  bool checkpoint_corrupt = false;   ///< The checkpoint was unreadable and treated as 0.
+  std::uint64_t replay_records = 0;  ///< Readable records above the checkpoint.
+  std::uint64_t replay_bytes = 0;    ///< Their payload bytes.
+  std::uint64_t torn_bytes_dropped =
+      0;                              ///< Cut off the tail of the last segment (torn, or reused).
+  bool torn_segment_removed = false;  ///< The last segment's header itself was torn.
   std::vector<WalCorruption> corruptions;
 };
 
@@ -108,10 +109,17 @@ class WalSyncTicket {
 ///
 /// On disk, in `dir`:
 /// - `wal-<20-digit start LSN>.log` segments. A 24-byte header: magic `FCWALSEG`, u32
-///   version (1), u64 start LSN, u32 CRC-32C of the preceding 20 bytes. Then frames
+///   version (2), u64 start LSN, u32 CRC-32C of the preceding 20 bytes. Then frames
 ///   `[u32 length][u32 crc][payload]`, little-endian, where crc is CRC-32C over the four
-///   length bytes and the payload (a zeroed or garbage length fails it too). The n-th frame
-///   of a segment (from 0) has LSN start + n.
+///   length bytes and the payload, continued from the segment's seed: the CRC-32C of its
+///   start LSN as 8 little-endian bytes (a zeroed or garbage length fails it too, and so does
+///   a frame written under another start LSN). Version 1 segments (seed 0) are still read.
+///   The n-th frame of a segment (from 0) has LSN start + n.
+/// - `spare-<20 digits>`: up to two checkpointed full segments kept instead of deleted. A new
+///   segment is made from a spare when there is one (renamed, header rewritten): its blocks
+///   are already written, so the group fdatasyncs that fill it write no metadata. Bytes after
+///   the last frame of such a file are its previous life's and fail their CRCs; a clean close
+///   cuts them off.
 /// - `checkpoint`: magic `FCWALCKP`, u64 persisted LSN, u32 CRC-32C; replaced atomically
 ///   (write temp, fsync, rename, fsync directory).
 ///
@@ -120,11 +128,13 @@ class WalSyncTicket {
 /// durable, so only the last segment ever holds unsynced bytes. Recovery (`open`) relies on
 /// that:
 /// - In the last segment a short or corrupt frame (partial length, partial payload, CRC
-///   mismatch) and everything after it was never acknowledged: the file is truncated to the
-///   last good frame. A last segment whose header is short or bad is removed.
-/// - In an older segment the same damage is real corruption of acknowledged data: it is
-///   listed in `recovery().corruptions`, the rest of that segment is skipped and its LSNs
-///   are lost; replay continues with the next segment.
+///   mismatch) and everything after it was never acknowledged (or is a reused file's old
+///   bytes): the file is truncated to the last good frame. A last segment whose header is
+///   short or bad is removed.
+/// - In an older segment the same damage before its last LSN (the next segment's start - 1)
+///   is real corruption of acknowledged data: it is listed in `recovery().corruptions`, the
+///   rest of that segment is skipped and its LSNs are lost; replay continues with the next
+///   segment. After its last LSN it is a reused file's unused space.
 /// - Records at or below the checkpoint are not replayed; segments holding only such records
 ///   are deleted.
 ///
@@ -193,8 +203,13 @@ class Wal {
     std::uint64_t start_lsn = 0;
     std::uint64_t end_lsn = 0;      ///< LSN of the last record; start_lsn - 1 when empty.
     std::uint64_t valid_bytes = 0;  ///< End of the last readable frame (written bytes).
-    std::uint64_t file_bytes = 0;   ///< Size on disk.
+    std::uint64_t file_bytes = 0;   ///< Size on disk (more than valid_bytes when reused).
+    std::uint32_t seed = 0;         ///< Seeds its frames' CRCs (0 in version 1 segments).
     std::string path;
+  };
+  struct Spare {
+    std::string path;
+    std::uint64_t bytes = 0;
   };
   struct Position {
     std::size_t index = 0;  ///< Into segments_; segments_.size() means "past the end".
@@ -210,6 +225,8 @@ class Wal {
 
   Status recover();
   Status create_segment(std::uint64_t start_lsn);
+  /// Removes a checkpointed segment, or keeps its file as a spare for the next segment.
+  Status retire(const Segment& seg);
   Status start_segment_with_buffer();
   Status write_checkpoint(std::uint64_t lsn);
   Result<int> read_fd(std::size_t index);
@@ -222,6 +239,7 @@ class Wal {
   WalOptions options_;
   int dir_fd_ = -1;
   std::deque<Segment> segments_;
+  std::vector<Spare> spares_;
   bool active_ = false;  ///< segments_.back() is open for appending on active_fd_.
   int active_fd_ = -1;
   bool active_needs_datasync_ = false;

@@ -84,6 +84,23 @@ class WalTest : public ::testing::Test {
     }
   }
 
+  std::vector<fs::path> files_with_prefix(const std::string& prefix) const {
+    std::vector<fs::path> out;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      if (entry.path().filename().string().rfind(prefix, 0) == 0) out.push_back(entry.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::vector<fs::path> spares() const { return files_with_prefix("spare-"); }
+  /// Bytes of every segment and spare file.
+  std::uint64_t disk_bytes() const {
+    std::uint64_t total = 0;
+    for (const auto& f : files_with_prefix("wal-")) total += fs::file_size(f);
+    for (const auto& f : spares()) total += fs::file_size(f);
+    return total;
+  }
+
   std::vector<fs::path> segments() const {
     std::vector<fs::path> out;
     for (const auto& entry : fs::directory_iterator(dir_)) {
@@ -397,7 +414,8 @@ TEST_F(WalTest, LsnsContinueAfterEverySegmentWasDeleted) {
     ASSERT_EQ(segments().size(), 3u);
     ASSERT_TRUE(wal->mark_persisted(3).ok());
     EXPECT_TRUE(segments().empty());
-    EXPECT_EQ(wal->stats().bytes_on_disk, 0u);
+    EXPECT_EQ(spares().size(), 2u);  // kept for reuse; the third is deleted
+    EXPECT_EQ(wal->stats().bytes_on_disk, disk_bytes());
   }
   auto wal = open(options(64));
   EXPECT_TRUE(replay_all(*wal).empty());
@@ -650,6 +668,84 @@ TEST_F(WalTest, StatsTrackBacklogAndSync) {
   EXPECT_EQ(s.backlog_records, 1u);
   EXPECT_EQ(s.unpersisted_bytes, 100u);
   EXPECT_EQ(s.persisted_lsn, 3u);
+}
+
+TEST_F(WalTest, ReusedSegmentsNeverYieldTheirOldFrames) {
+  // 100-byte payloads: ten 108-byte frames fill a 1000-byte segment, and the new frames
+  // line up with the old ones, so a reused file holds whole old frames right after the last
+  // new one. They were written under another start LSN and must not read as records.
+  const auto opts = options(1000);
+  const fs::path image = dir_.string() + "-image";
+  {
+    auto wal = open(opts);
+    for (std::uint64_t i = 1; i <= 30; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    ASSERT_EQ(segments().size(), 3u);  // 1-10, 11-20, 21-30
+    ASSERT_TRUE(wal->mark_persisted(25).ok());
+    ASSERT_EQ(spares().size(), 2u);
+    ASSERT_EQ(segments().size(), 1u);
+    // Two more segments, both made from the spares, the first filled, the second one not.
+    for (std::uint64_t i = 31; i <= 48; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    EXPECT_TRUE(spares().empty());
+    ASSERT_EQ(segments().size(), 3u);
+    EXPECT_EQ(fs::file_size(segments()[2]), fs::file_size(segments()[1]));  // old bytes kept
+    EXPECT_EQ(wal->stats().bytes_on_disk, disk_bytes());
+    expect_records(*wal->read_from(26, 100, 1u << 20), 26, 48, 100);
+
+    // What a crash leaves: everything synced, the old tail still there.
+    fs::copy(dir_, image);
+  }
+  {
+    auto crashed = Wal::open(WalOptions{image.string(), 1000, 1ull << 30});
+    ASSERT_TRUE(crashed.ok()) << crashed.error().message;
+    EXPECT_TRUE((*crashed)->recovery().corruptions.empty());
+    EXPECT_GT((*crashed)->recovery().torn_bytes_dropped, 0u);  // the old bytes are cut off
+    expect_records(replay_all(**crashed), 26, 48, 100);
+    EXPECT_EQ(*(*crashed)->append(payload_of(49, 100)), 49u);
+  }
+  fs::remove_all(image);
+  // A clean close cut the old bytes off itself.
+  auto wal = open(opts);
+  EXPECT_TRUE(wal->recovery().corruptions.empty());
+  EXPECT_EQ(wal->recovery().torn_bytes_dropped, 0u);
+  expect_records(replay_all(*wal), 26, 48, 100);
+}
+
+TEST_F(WalTest, ReadsAndAppendsToVersionOneSegments) {
+  // Version 1: the same layout with unseeded frame CRCs.
+  auto le32 = [](std::string& out, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  std::string bytes("FCWALSEG");
+  le32(bytes, 1);
+  le32(bytes, 1);  // start LSN 1, as two little-endian halves
+  le32(bytes, 0);
+  le32(bytes, crc32c(bytes));
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    const std::string payload = payload_of(i);
+    std::string length;
+    le32(length, static_cast<std::uint32_t>(payload.size()));
+    bytes += length;
+    le32(bytes, crc32c(payload, crc32c(length)));
+    bytes += payload;
+  }
+  write_bytes(dir_ / "wal-00000000000000000001.log", bytes);
+  {
+    auto wal = open();
+    EXPECT_TRUE(wal->recovery().corruptions.empty());
+    EXPECT_EQ(wal->recovery().torn_bytes_dropped, 0u);
+    expect_records(replay_all(*wal), 1, 3);
+    append_n(*wal, 4, 5);
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  auto wal = open();
+  EXPECT_TRUE(wal->recovery().corruptions.empty());
+  expect_records(replay_all(*wal), 1, 5);
 }
 
 TEST_F(WalTest, IgnoresUnrelatedFilesAndStaleTemporaries) {
