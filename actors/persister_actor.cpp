@@ -7,7 +7,9 @@
 // Group commit: the fdatasync runs on a WAL syncer actor of its own thread while the
 // persister goes on appending. A group is written and handed to the syncer as soon as the
 // previous one is durable, so an idle log syncs a lone failure at once and a busy one
-// collects everything that arrived during the last fsync into the next.
+// collects everything that arrived during the last fsync into the next. Checkpoints (a file
+// write and two fsyncs, once a second) run the same way on a second such actor, so neither
+// ever blocks the thread that appends and acknowledges.
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -33,17 +35,26 @@ struct WalSyncJob {
 };
 using WalSyncJobPtr = std::shared_ptr<WalSyncJob>;
 
+/// One checkpoint, travelling persister → checkpointer → persister.
+struct WalCheckpointJob {
+  WalCheckpointTicket ticket;
+  Status outcome = ok_status();
+};
+using WalCheckpointJobPtr = std::shared_ptr<WalCheckpointJob>;
+
 }  // namespace failcat
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::WalSyncJobPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(failcat::WalCheckpointJobPtr)
 
 namespace failcat {
 namespace {
 
 using fsync_atom = caf::atom_constant<caf::atom("fsync")>;
-/// Runs the blocking fsyncs of each group on its own thread.
+/// Runs the blocking fsyncs of each group (or the checkpoints) on its own thread.
 using wal_syncer_actor =
-    caf::typed_actor<caf::replies_to<fsync_atom, WalSyncJobPtr>::with<WalSyncJobPtr>>;
+    caf::typed_actor<caf::replies_to<fsync_atom, WalSyncJobPtr>::with<WalSyncJobPtr>,
+                     caf::replies_to<checkpt_atom, WalCheckpointJobPtr>::with<WalCheckpointJobPtr>>;
 
 wal_syncer_actor::behavior_type wal_syncer_behavior() {
   return {
@@ -52,6 +63,10 @@ wal_syncer_actor::behavior_type wal_syncer_behavior() {
         job->outcome = job->ticket.run();
         job->seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        return std::move(job);
+      },
+      [](checkpt_atom, WalCheckpointJobPtr& job) -> WalCheckpointJobPtr {
+        job->outcome = job->ticket.run();
         return std::move(job);
       },
   };
@@ -96,6 +111,8 @@ struct PersisterState {
   std::unique_ptr<Wal> wal;  ///< Null in memory mode (or when the log could not be opened).
   std::unique_ptr<BatchPolicy> batch;
   wal_syncer_actor syncer;
+  wal_syncer_actor checkpointer;
+  bool checkpoint_in_flight = false;
   SyncGroup collecting;  ///< Appended since the last group was handed to the syncer.
   SyncGroup syncing;     ///< With the syncer now.
   bool sync_in_flight = false;
@@ -193,14 +210,57 @@ bool drained(Self self, PipelineContext* ctx) {
          st.collecting.empty() && st.syncing.empty();
 }
 
-void checkpoint(Self self, PipelineContext* ctx) {
+/// A checkpoint within a second once the database holds rows the last one does not cover.
+void arm_checkpoint(Self self) {
   auto& st = self->state;
-  if (!st.wal || st.stored_through <= st.wal->persisted_lsn()) return;
-  const auto target = std::min(st.stored_through, st.wal->synced_lsn());
-  if (auto marked = st.wal->mark_persisted(target); !marked) {
-    log_event(LogLevel::error, "wal checkpoint failed", {{"error", marked.error().message}});
+  if (!st.wal || st.checkpoint_armed || st.stored_through <= st.wal->persisted_lsn()) return;
+  st.checkpoint_armed = true;
+  self->delayed_send<caf::message_priority::high>(self, std::chrono::microseconds(kCheckpointDelay),
+                                                  checkpt_atom::value);
+}
+
+void finish_drain_if_done(Self self, PipelineContext* ctx);
+
+/// `ran_elsewhere`: the checkpointer ran it, so a drain waiting for it may now finish.
+void checkpoint_done(Self self, PipelineContext* ctx, const WalCheckpointJob& job,
+                     bool ran_elsewhere) {
+  auto& st = self->state;
+  st.checkpoint_in_flight = false;
+  if (auto finished = st.wal->finish_checkpoint(job.ticket, job.outcome); !finished) {
+    log_event(LogLevel::error, "wal checkpoint failed", {{"error", finished.error().message}});
   }
   publish(self, ctx);
+  arm_checkpoint(self);
+  if (ran_elsewhere) finish_drain_if_done(self, ctx);
+}
+
+/// Checkpoints what the database holds, on the checkpointer; `wait` does it on this thread
+/// (at shutdown, when nothing else is left to do).
+void checkpoint(Self self, PipelineContext* ctx, bool wait = false) {
+  auto& st = self->state;
+  if (!st.wal || st.checkpoint_in_flight || st.stored_through <= st.wal->persisted_lsn()) return;
+  const auto target = std::min(st.stored_through, st.wal->synced_lsn());
+  auto ticket = st.wal->begin_checkpoint(target);
+  if (!ticket) {
+    log_event(LogLevel::error, "wal checkpoint failed", {{"error", ticket.error().message}});
+    return;
+  }
+  auto job = std::make_shared<WalCheckpointJob>();
+  job->ticket = std::move(*ticket);
+  if (wait || !st.checkpointer) {
+    job->outcome = job->ticket.run();
+    checkpoint_done(self, ctx, *job, false);
+    return;
+  }
+  st.checkpoint_in_flight = true;
+  self->request<caf::message_priority::high>(st.checkpointer, caf::duration{caf::infinite},
+                                             checkpt_atom::value, job)
+      .then([=](const WalCheckpointJobPtr& done) { checkpoint_done(self, ctx, *done, true); },
+            [=](caf::error& err) {
+              // Only if the checkpointer is gone (the persister goes with it).
+              job->outcome = Error::unavailable("wal checkpoint: " + self->system().render(err));
+              checkpoint_done(self, ctx, *job, true);
+            });
 }
 
 void finish_drain_if_done(Self self, PipelineContext* ctx) {
@@ -208,7 +268,9 @@ void finish_drain_if_done(Self self, PipelineContext* ctx) {
   if (!st.drain_pending) return;
   const bool done = drained(self, ctx);
   if (!done && ctx->clock.steady() < st.drain_deadline) return;
-  checkpoint(self, ctx);
+  // The last checkpoint covers everything stored; one in flight comes back here when done.
+  if (st.checkpoint_in_flight) return;
+  checkpoint(self, ctx, /*wait=*/true);
   const std::uint64_t end = ready_end(self, ctx);
   std::uint64_t left = end > st.stored_through ? end - st.stored_through : 0;
   if (memory_mode(ctx) && left > 0) {
@@ -354,11 +416,7 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
                                         : std::min(st.inflight.begin()->first, st.next_send_lsn);
   st.stored_through = std::max(st.stored_through, lowest_open - 1);
   (void)last;
-  if (st.wal && st.stored_through > st.wal->persisted_lsn() && !st.checkpoint_armed) {
-    st.checkpoint_armed = true;
-    self->delayed_send<caf::message_priority::high>(
-        self, std::chrono::microseconds(kCheckpointDelay), checkpt_atom::value);
-  }
+  arm_checkpoint(self);
   publish(self, ctx);
   try_flush(self, ctx);
   finish_drain_if_done(self, ctx);
@@ -591,6 +649,7 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
       ctx->status.wal_failed = false;
       // Linked: if either goes, both go, and the supervisor restarts the persister.
       st.syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior);
+      st.checkpointer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior);
       const auto& report = st.wal->recovery();
       for (const auto& c : report.corruptions) {
         log_event(LogLevel::error, "wal corruption: records lost",

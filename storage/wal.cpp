@@ -380,6 +380,8 @@ Status Wal::recover() {
       found.emplace_back(*start, name);
     } else if (name.rfind(kSparePrefix, 0) == 0) {
       spare_names.push_back(name);
+    } else if (name.rfind(kCheckpointTempName, 0) == 0) {
+      ::unlink(it->path().c_str());  // a checkpoint a crash cut short
     }
   }
   if (ec) return Error::unavailable("wal: cannot list " + options_.dir + ": " + ec.message());
@@ -868,12 +870,13 @@ Status Wal::replay(const std::function<void(std::uint64_t, std::string_view)>& v
   }
 }
 
-Status Wal::write_checkpoint(std::uint64_t lsn) {
-  const fs::path dir(options_.dir);
-  const std::string temp = (dir / kCheckpointTempName).string();
+Status WalCheckpointTicket::run() {
+  const fs::path dir(dir_);
+  const std::string temp =
+      (dir / (std::string(kCheckpointTempName) + "-" + std::to_string(sequence_))).string();
   const std::string path = (dir / kCheckpointName).string();
   std::string body(kCheckpointMagic, sizeof kCheckpointMagic);
-  put_u64(body, lsn);
+  put_u64(body, lsn_);
   put_u32(body, crc32c(body));
 
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -881,27 +884,49 @@ Status Wal::write_checkpoint(std::uint64_t lsn) {
   if (!write_all(fd, body.data(), body.size(), 0) || ::fdatasync(fd) != 0) {
     const int err = errno;
     ::close(fd);
+    ::unlink(temp.c_str());
     return io_error("cannot write", temp, err);
   }
   if (::close(fd) != 0) return io_error("cannot close", temp, errno);
-  if (::rename(temp.c_str(), path.c_str()) != 0) return io_error("cannot rename", temp, errno);
-  if (::fsync(dir_fd_) != 0) return io_error("cannot fsync", options_.dir, errno);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return io_error("cannot rename", temp, err);
+  }
+  // Its own descriptor: the log's holds the directory's flock.
+  const int dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return io_error("cannot open", dir_, errno);
+  const int synced = ::fsync(dir_fd);
+  const int err = errno;
+  ::close(dir_fd);
+  if (synced != 0) return io_error("cannot fsync", dir_, err);
   return ok_status();
 }
 
-Status Wal::mark_persisted(std::uint64_t lsn) {
-  if (lsn <= persisted_lsn_) return ok_status();
+Result<WalCheckpointTicket> Wal::begin_checkpoint(std::uint64_t lsn) {
+  if (lsn <= persisted_lsn_) {
+    return Error::invalid("lsn", "wal: " + std::to_string(lsn) + " is already checkpointed");
+  }
   if (lsn > synced_lsn_) {
     return Error::invalid("lsn", "wal: cannot mark " + std::to_string(lsn) +
                                      " persisted; last synced is " + std::to_string(synced_lsn_));
   }
+  WalCheckpointTicket ticket;
+  ticket.lsn_ = lsn;
+  ticket.sequence_ = ++checkpoint_sequence_;
+  ticket.dir_ = options_.dir;
+  return ticket;
+}
+
+Status Wal::finish_checkpoint(const WalCheckpointTicket& ticket, const Status& outcome) {
+  if (!outcome) return outcome;
+  const std::uint64_t lsn = ticket.lsn_;
+  // An older ticket finishing after a newer one changes nothing.
+  if (lsn <= persisted_lsn_) return ok_status();
   auto pos = locate(lsn + 1);
   if (!pos) return std::move(pos).error();
-  const std::uint64_t remaining = bytes_after(*pos);
-  auto checkpointed = write_checkpoint(lsn);
-  if (!checkpointed) return checkpointed;
   persisted_lsn_ = lsn;
-  unpersisted_bytes_ = remaining;
+  unpersisted_bytes_ = bytes_after(*pos);
 
   // Only after the checkpoint is durable may the records it covers disappear.
   while (!segments_.empty() && segments_.front().end_lsn <= lsn &&
@@ -915,6 +940,13 @@ Status Wal::mark_persisted(std::uint64_t lsn) {
       std::remove_if(hints_.begin(), hints_.end(), [lsn](const Hint& h) { return h.lsn <= lsn; }),
       hints_.end());
   return ok_status();
+}
+
+Status Wal::mark_persisted(std::uint64_t lsn) {
+  if (lsn <= persisted_lsn_) return ok_status();
+  auto ticket = begin_checkpoint(lsn);
+  if (!ticket) return std::move(ticket).error();
+  return finish_checkpoint(*ticket, ticket->run());
 }
 
 WalStats Wal::stats() const {

@@ -96,6 +96,23 @@ class WalSyncTicket {
   std::string dir_;
 };
 
+/// The durable half of a checkpoint, detached from the log so that it can run on another
+/// thread: writes the checkpoint file (a temporary file, fdatasync, rename, directory fsync).
+/// Touches nothing of the log's state.
+class WalCheckpointTicket {
+ public:
+  /// Blocks for the writes and fsyncs.
+  Status run();
+  /// The LSN the database holds everything up to.
+  std::uint64_t lsn() const { return lsn_; }
+
+ private:
+  friend class Wal;
+  std::uint64_t lsn_ = 0;
+  std::uint64_t sequence_ = 0;  ///< Names its temporary file.
+  std::string dir_;
+};
+
 /// A segmented write-ahead log: every acknowledged failure lives here until the database has
 /// it.
 ///
@@ -121,7 +138,7 @@ class WalSyncTicket {
 ///   the last frame of such a file are its previous life's and fail their CRCs; a clean close
 ///   cuts them off.
 /// - `checkpoint`: magic `FCWALCKP`, u64 persisted LSN, u32 CRC-32C; replaced atomically
-///   (write temp, fsync, rename, fsync directory).
+///   (write `checkpoint.tmp-<n>`, fsync, rename, fsync directory; `open` removes leftovers).
 ///
 /// A segment that has reached `segment_bytes` is closed when the next group is written: the
 /// frames of that group start a new segment. A group is written only once the previous one is
@@ -186,8 +203,14 @@ class Wal {
   Status replay(const std::function<void(std::uint64_t lsn, std::string_view payload)>& visit);
 
   /// Records that the database holds everything up to `lsn` (which must be synced):
-  /// checkpoints it durably, then deletes segments holding nothing above it.
+  /// checkpoints it durably, then retires segments holding nothing above it.
   Status mark_persisted(std::uint64_t lsn);
+  /// `mark_persisted` split like `sync`: `begin_checkpoint` returns the ticket whose `run()`
+  /// writes the checkpoint (on any thread); `finish_checkpoint` with what `run()` returned
+  /// then retires the segments. Appends, syncs and reads may go on in between. A failed
+  /// checkpoint leaves the log as it was (the next one covers its records).
+  Result<WalCheckpointTicket> begin_checkpoint(std::uint64_t lsn);
+  Status finish_checkpoint(const WalCheckpointTicket& ticket, const Status& outcome);
 
   WalStats stats() const;
   const WalRecoveryReport& recovery() const { return recovery_; }
@@ -228,7 +251,6 @@ class Wal {
   /// Removes a checkpointed segment, or keeps its file as a spare for the next segment.
   Status retire(const Segment& seg);
   Status start_segment_with_buffer();
-  Status write_checkpoint(std::uint64_t lsn);
   Result<int> read_fd(std::size_t index);
   Result<Position> locate(std::uint64_t lsn);
   std::uint64_t bytes_after(const Position& pos) const;
@@ -250,6 +272,7 @@ class Wal {
   std::uint64_t next_lsn_ = 1;
   std::uint64_t synced_lsn_ = 0;
   std::uint64_t persisted_lsn_ = 0;
+  std::uint64_t checkpoint_sequence_ = 0;
   std::uint64_t unpersisted_bytes_ = 0;
   std::optional<Error> failed_;
   int reader_fd_ = -1;

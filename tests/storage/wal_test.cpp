@@ -670,6 +670,44 @@ TEST_F(WalTest, StatsTrackBacklogAndSync) {
   EXPECT_EQ(s.persisted_lsn, 3u);
 }
 
+TEST_F(WalTest, SplitCheckpointLetsTheLogGoOnMeanwhile) {
+  const auto opts = options(1000);  // ten 108-byte frames a segment
+  {
+    auto wal = open(opts);
+    for (std::uint64_t i = 1; i <= 30; ++i) {
+      append_n(*wal, i, i, 100);
+      ASSERT_TRUE(wal->sync().ok());
+    }
+    auto older = wal->begin_checkpoint(12);
+    auto ticket = wal->begin_checkpoint(25);
+    ASSERT_TRUE(older.ok() && ticket.ok());
+    EXPECT_FALSE(wal->begin_checkpoint(31).ok());  // not synced
+    // The log goes on while the checkpoint is written elsewhere.
+    append_n(*wal, 31, 35, 100);
+    ASSERT_TRUE(wal->sync().ok());
+    EXPECT_EQ(wal->persisted_lsn(), 0u);
+    // A failed write changes nothing.
+    EXPECT_FALSE(wal->finish_checkpoint(*ticket, Error::unavailable("disk")).ok());
+    EXPECT_EQ(wal->persisted_lsn(), 0u);
+    EXPECT_EQ(segments().size(), 4u);
+
+    ASSERT_TRUE(ticket->run().ok());
+    ASSERT_TRUE(wal->finish_checkpoint(*ticket, ok_status()).ok());
+    EXPECT_EQ(wal->persisted_lsn(), 25u);
+    EXPECT_EQ(segments().size(), 2u);  // 21-30 and 31-35
+    EXPECT_EQ(wal->stats().unpersisted_bytes, 10 * (kFrame + 100));
+    // The older ticket finishing late moves nothing back.
+    ASSERT_TRUE(wal->finish_checkpoint(*older, ok_status()).ok());
+    EXPECT_EQ(wal->persisted_lsn(), 25u);
+    expect_records(*wal->read_from(1, 100, 1u << 20), 26, 35, 100);
+  }
+  write_bytes(dir_ / "checkpoint.tmp-7", "cut short");
+  auto wal = open(opts);
+  EXPECT_EQ(wal->recovery().checkpoint_lsn, 25u);
+  EXPECT_FALSE(fs::exists(dir_ / "checkpoint.tmp-7"));
+  expect_records(replay_all(*wal), 26, 35, 100);
+}
+
 TEST_F(WalTest, ReusedSegmentsNeverYieldTheirOldFrames) {
   // 100-byte payloads: ten 108-byte frames fill a 1000-byte segment, and the new frames
   // line up with the old ones, so a reused file holds whole old frames right after the last
