@@ -7,6 +7,9 @@
 #   RUNS=3 DURATION=5 CONNS=64 ROWS_READ=1000000 MATCHER=1 load/bench.sh
 #   SECTIONS="http pg read" load/bench.sh   # a subset (default: all three)
 #   BUILD_DIR=/tmp/build load/bench.sh      # binaries of another build tree (default: build/)
+#   PG_TEST_FSYNC=off load/bench.sh         # PostgreSQL without fsync (default: on, as in production)
+#   WAL_BASE=/dev/shm SECTIONS=http load/bench.sh  # the server's WAL elsewhere (a diagnostic:
+#                                                  # /dev/shm shows the latency without disk flushes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -18,6 +21,8 @@ ROWS_READ=${ROWS_READ:-1000000}
 PIPE_COUNT=${PIPE_COUNT:-300000}
 PG_ROWS=${PG_ROWS:-200000}
 SECTIONS=${SECTIONS:-http pg read}
+export PG_TEST_FSYNC=${PG_TEST_FSYNC:-on}
+WAL_BASE=${WAL_BASE:-}
 section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 BUILD=${BUILD_DIR:-$ROOT/build}
 BIN=$BUILD/failcat
@@ -28,11 +33,12 @@ mkdir -p "$OUT"
 command -v wrk >/dev/null || { echo "wrk missing (scripts/install-deps.sh)" >&2; exit 1; }
 
 PIDS=()
+CLEAN_DIRS=()
 PGDIR=$(mktemp -d /tmp/failcat-bench-pg-XXXXXX)
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   scripts/pg-test-cluster.sh stop "$PGDIR" || true
-  rm -rf "$PGDIR"
+  rm -rf "$PGDIR" "${CLEAN_DIRS[@]}"
 }
 trap cleanup EXIT
 PGURL=$(scripts/pg-test-cluster.sh start "$PGDIR")
@@ -56,8 +62,10 @@ wait_drained() {
 # start_failcat NAME DATABASE_URL -> sets SPID, SPORT
 start_failcat() {
   local dir="$OUT/$1"; mkdir -p "$dir"; SPORT=$(free_port)
+  local wal="$dir/wal"
+  if [ -n "$WAL_BASE" ]; then wal=$(mktemp -d "$WAL_BASE/failcat-bench-wal-XXXXXX"); CLEAN_DIRS+=("$wal"); fi
   ( cd "$dir" && exec env DATABASE_URL="$2" FAILCAT_PORT=$SPORT FAILCAT_CATALOG="$CATALOG" \
-      FAILCAT_DURABILITY=wal FAILCAT_WAL_DIR="$dir/wal" FAILCAT_EXPORT_DIR="$dir/exports" \
+      FAILCAT_DURABILITY=wal FAILCAT_WAL_DIR="$wal" FAILCAT_EXPORT_DIR="$dir/exports" \
       FAILCAT_LOG_LEVEL=warn "$BIN" serve >"$dir/server.log" 2>&1 ) &
   SPID=$!; PIDS+=("$SPID"); wait_http "$SPORT" || { cat "$dir/server.log"; exit 1; }
 }
@@ -73,7 +81,8 @@ peak_rss_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
   echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
   echo "os: $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
   echo "compiler: $(c++ --version | head -1)"
-  echo "postgres: $(psql "$PGURL" -qAtX -c 'show server_version')"
+  echo "postgres: $(psql "$PGURL" -qAtX -c 'show server_version'), fsync $(psql "$PGURL" -qAtX -c 'show fsync'), synchronous_commit $(psql "$PGURL" -qAtX -c 'show synchronous_commit')"
+  echo "server WAL directory: ${WAL_BASE:-under $OUT} ($(df --output=fstype "${WAL_BASE:-$OUT}" | tail -1))"
   echo "packages: $(dpkg-query -W -f='${Package} ${Version}, ' libcaf-dev libpistache-dev libpqxx-dev wrk 2>/dev/null)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
