@@ -27,9 +27,12 @@
 
 namespace failcat {
 
-/// One group's fsync, travelling persister → syncer → persister.
+/// One group's fsync, travelling persister → syncer → persister. Once the fsync succeeds the
+/// syncer answers the group's jobs itself (they are durable), saving the hop back to the
+/// persister's thread before the callers hear; the persister then only does the bookkeeping.
 struct WalSyncJob {
   WalSyncTicket ticket;
+  std::vector<IngestJobPtr> jobs;
   Status outcome = ok_status();
   double seconds = 0;
 };
@@ -56,13 +59,18 @@ using wal_syncer_actor =
     caf::typed_actor<caf::replies_to<fsync_atom, WalSyncJobPtr>::with<WalSyncJobPtr>,
                      caf::replies_to<checkpt_atom, WalCheckpointJobPtr>::with<WalCheckpointJobPtr>>;
 
-wal_syncer_actor::behavior_type wal_syncer_behavior() {
+/// Counts and answers the jobs of a group that is durable.
+void answer_group(PipelineContext* ctx, const std::vector<IngestJobPtr>& jobs);
+
+wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer,
+                                                    PipelineContext* ctx) {
   return {
-      [](fsync_atom, WalSyncJobPtr& job) -> WalSyncJobPtr {
+      [ctx](fsync_atom, WalSyncJobPtr& job) -> WalSyncJobPtr {
         const auto started = std::chrono::steady_clock::now();
         job->outcome = job->ticket.run();
         job->seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        if (job->outcome) answer_group(ctx, job->jobs);
         return std::move(job);
       },
       [](checkpt_atom, WalCheckpointJobPtr& job) -> WalCheckpointJobPtr {
@@ -163,6 +171,13 @@ void count_accepted(PipelineContext* ctx, const IngestJob& job) {
     }
   }
   if (fresh > 0) ctx->metrics.ingested(fresh);
+}
+
+void answer_group(PipelineContext* ctx, const std::vector<IngestJobPtr>& jobs) {
+  for (const auto& j : jobs) {
+    count_accepted(ctx, *j);
+    j->succeed();
+  }
 }
 
 bool memory_mode(PipelineContext* ctx) {
@@ -284,6 +299,7 @@ void finish_drain_if_done(Self self, PipelineContext* ctx) {
 
 void fail_group(PipelineContext* ctx, SyncGroup& group, const Error& error) {
   for (auto& job : group.jobs) {
+    if (job->completed()) continue;  // answered already: its records are durable
     for (std::size_t i = 0; i < job->outcome.records.size(); ++i) {
       const auto& r = job->outcome.records[i];
       if (!job->outcome.replayed[i] && r.idempotency_key) {
@@ -334,8 +350,10 @@ void start_sync(Self self, PipelineContext* ctx) {
   st.sync_in_flight = true;
   auto job = std::make_shared<WalSyncJob>();
   job->ticket = std::move(*ticket);
+  job->jobs = st.syncing.jobs;
   if (!st.syncer) {
     job->outcome = job->ticket.run();
+    if (job->outcome) answer_group(ctx, job->jobs);
     finish_sync(self, ctx, *job, job->outcome);
     return;
   }
@@ -357,21 +375,20 @@ void finish_sync(Self self, PipelineContext* ctx, const WalSyncJob& job, const S
   st.sync_in_flight = false;
   if (outcome) ctx->metrics.wal_fsync(job.seconds);
   auto synced = st.wal->finish_sync(job.ticket, outcome);
+  if (outcome) {
+    // Durable, and the syncer has answered the callers: the records move on to the database
+    // batches (even if the log failed since, for the group after this one).
+    for (const auto& u : st.syncing.rows) {
+      auto& record = st.syncing.jobs[u.job]->outcome.records[u.index];
+      accept_ready(self, ctx, Pending{u.lsn, std::move(record), u.bytes});
+    }
+    st.syncing.clear();
+  }
   if (!synced) {
     wal_failed(self, ctx, synced.error());
     finish_drain_if_done(self, ctx);
     return;
   }
-  for (auto& j : st.syncing.jobs) {
-    count_accepted(ctx, *j);
-    j->succeed();
-  }
-  // The callers have their answers; the records move on to the database batches.
-  for (const auto& u : st.syncing.rows) {
-    auto& record = st.syncing.jobs[u.job]->outcome.records[u.index];
-    accept_ready(self, ctx, Pending{u.lsn, std::move(record), u.bytes});
-  }
-  st.syncing.clear();
   // What arrived during that fsync is the next group.
   start_sync(self, ctx);
   publish(self, ctx);
@@ -648,8 +665,8 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
       st.wal = std::move(*wal);
       ctx->status.wal_failed = false;
       // Linked: if either goes, both go, and the supervisor restarts the persister.
-      st.syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior);
-      st.checkpointer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior);
+      st.syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx);
+      st.checkpointer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx);
       const auto& report = st.wal->recovery();
       for (const auto& c : report.corruptions) {
         log_event(LogLevel::error, "wal corruption: records lost",
