@@ -139,6 +139,17 @@ std::optional<std::int64_t> parse_canonical_int(std::string_view text) {
   return n;
 }
 
+/// `limit` (1 to kMaxListLimit, default 100) and `offset` (0 to kMaxListOffset, default 0).
+Status page_params(const Query& q, std::int64_t& limit, std::int64_t& offset) {
+  auto l = int_param(q, "limit", 1, kMaxListLimit, 100);
+  if (!l) return l.error();
+  auto o = int_param(q, "offset", 0, kMaxListOffset, 0);
+  if (!o) return o.error();
+  limit = *l;
+  offset = *o;
+  return ok_status();
+}
+
 }  // namespace
 
 Result<ListQuery> parse_list_params(const Query& q, Micros now) {
@@ -164,12 +175,7 @@ Result<ListQuery> parse_list_params(const Query& q, Micros now) {
   auto since = since_param(q, now);
   if (!since) return since.error();
   filter.since = *since;
-  auto limit = int_param(q, "limit", 1, kMaxListLimit, 100);
-  if (!limit) return limit.error();
-  query.limit = *limit;
-  auto offset = int_param(q, "offset", 0, kMaxListOffset, 0);
-  if (!offset) return offset.error();
-  query.offset = *offset;
+  if (auto paged = page_params(q, query.limit, query.offset); !paged) return paged.error();
   if (const std::string* cursor = find(q, "cursor")) {
     if (auto ok = check_decoded("cursor", *cursor); !ok) return ok.error();
     query.after = decode_cursor(*cursor);
@@ -195,12 +201,7 @@ Result<UnrecoveredQuery> parse_unrecovered_params(const Query& q, Micros now) {
   auto since = since_param(q, now);
   if (!since) return since.error();
   query.since = *since;
-  auto limit = int_param(q, "limit", 1, kMaxListLimit, 100);
-  if (!limit) return limit.error();
-  query.limit = *limit;
-  auto offset = int_param(q, "offset", 0, kMaxListOffset, 0);
-  if (!offset) return offset.error();
-  query.offset = *offset;
+  if (auto paged = page_params(q, query.limit, query.offset); !paged) return paged.error();
   return query;
 }
 
