@@ -28,8 +28,9 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using matcher_actor = caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>,
                                        caf::reacts_to<match_atom, MatchJobPtr>>;
 
-/// Owns the WAL: appends, group-commits (the fsyncs on a linked syncer actor), acknowledges,
-/// and drains to the database in batches.
+/// Owns the WAL: appends and group-commits (a linked syncer actor runs each group's fsync and
+/// then answers its requests; a second one writes the checkpoints), and drains to the
+/// database in batches.
 using persister_actor = caf::typed_actor<caf::reacts_to<ingest_atom, IngestJobPtr>,
                                          caf::reacts_to<ingest_atom, IngestJobBatch>,
                                          caf::reacts_to<flush_atom>, caf::reacts_to<checkpt_atom>,
