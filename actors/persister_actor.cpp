@@ -201,6 +201,7 @@ void publish(Self self, PipelineContext* ctx) {
     ctx->status.wal_backlog_rows = stats.backlog_records;
     ctx->status.wal_full = stats.unpersisted_bytes + (64u << 10) >= ctx->options.wal_max_bytes;
     ctx->metrics.set_wal_bytes(stats.bytes_on_disk);
+    ctx->metrics.set_wal_unpersisted_bytes(stats.unpersisted_bytes);
     ctx->metrics.set_wal_backlog_rows(stats.backlog_records);
   } else {
     ctx->status.wal_backlog_rows = backlog;

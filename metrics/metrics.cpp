@@ -244,8 +244,14 @@ Metrics::Metrics(MetricsOptions options)
   }
 
   wal_bytes_ = &gauge_family(registry, "failcat_wal_bytes",
-                             "Bytes held in the write-ahead log, not yet in the database.")
+                             "Bytes of the write-ahead log's files on disk (segments not yet "
+                             "retired and the spare segments kept for reuse).")
                     .Add({});
+  wal_unpersisted_bytes_ =
+      &gauge_family(registry, "failcat_wal_unpersisted_bytes",
+                    "Bytes of write-ahead log records not yet in the database: what "
+                    "FAILCAT_WAL_MAX_BYTES caps.")
+           .Add({});
   wal_backlog_rows_ = &gauge_family(registry, "failcat_wal_backlog_rows",
                                     "Failures in the write-ahead log waiting for the database.")
                            .Add({});
@@ -344,6 +350,10 @@ void Metrics::breaker_transition(Metrics::BreakerState from, Metrics::BreakerSta
 
 void Metrics::set_wal_bytes(std::uint64_t bytes) {
   wal_bytes_->Set(static_cast<double>(bytes));
+}
+
+void Metrics::set_wal_unpersisted_bytes(std::uint64_t bytes) {
+  wal_unpersisted_bytes_->Set(static_cast<double>(bytes));
 }
 
 void Metrics::set_wal_backlog_rows(std::uint64_t rows) {

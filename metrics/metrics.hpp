@@ -110,6 +110,8 @@ class Metrics {
 
   // Write-ahead log.
   void set_wal_bytes(std::uint64_t bytes);
+  /// The part of the log `FAILCAT_WAL_MAX_BYTES` caps: framed records not yet persisted.
+  void set_wal_unpersisted_bytes(std::uint64_t bytes);
   void set_wal_backlog_rows(std::uint64_t rows);
   void wal_fsync(double seconds);
   /// Rows the drainer read back from the log (no longer held in memory).
@@ -168,6 +170,7 @@ class Metrics {
   prometheus::Gauge* breaker_state_ = nullptr;
   std::array<std::array<prometheus::Counter*, 3>, 3> breaker_transitions_{};
   prometheus::Gauge* wal_bytes_ = nullptr;
+  prometheus::Gauge* wal_unpersisted_bytes_ = nullptr;
   prometheus::Gauge* wal_backlog_rows_ = nullptr;
   prometheus::Histogram* wal_fsync_seconds_ = nullptr;
   prometheus::Counter* wal_reread_rows_ = nullptr;

@@ -21,6 +21,14 @@ std::int64_t stored_count(PipelineFixture& f) {
   return page ? page->total : -1;
 }
 
+/// `failcat_wal_unpersisted_bytes` as the service last published it.
+double unpersisted_bytes(PipelineFixture& f) {
+  const std::string text = f.metrics().serialize();
+  const std::string key = "\nfailcat_wal_unpersisted_bytes ";
+  const auto at = text.find(key);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
+}
+
 std::set<std::string> acknowledged_ids(Waiter& w) {
   std::set<std::string> ids;
   for (const auto& r : w.results()) {
@@ -428,8 +436,11 @@ TEST(FailureService, OperatorCanForceTheBreakerOpenAndBack) {
   // ... and the rows wait: the log is not read back again and again for refused batches.
   EXPECT_NE(f.metrics().serialize().find("failcat_wal_reread_rows_total 0\n"), std::string::npos)
       << f.metrics().serialize();
+  EXPECT_GT(unpersisted_bytes(f), 0.0);  // what FAILCAT_WAL_MAX_BYTES caps
   EXPECT_EQ(set(BreakerAction::automatic).mode, "auto");
   ASSERT_TRUE(eventually([&] { return stored_count(f) == 10; }));
+  // Once checkpointed, nothing counts against the WAL's cap any more.
+  EXPECT_TRUE(eventually([&] { return unpersisted_bytes(f) == 0; }));
 }
 
 }  // namespace

@@ -121,6 +121,7 @@ TEST(Metrics, BreakerGaugeFollowsTransitions) {
 TEST(Metrics, WalAdmissionAndCatalogGauges) {
   Metrics metrics(options());
   metrics.set_wal_bytes(1 << 20);
+  metrics.set_wal_unpersisted_bytes(4096);
   metrics.set_wal_backlog_rows(1500);
   metrics.set_wal_backlog_rows(1200);
   metrics.wal_fsync(0.0003);
@@ -139,6 +140,7 @@ TEST(Metrics, WalAdmissionAndCatalogGauges) {
 
   const std::string text = metrics.serialize();
   EXPECT_EQ(sample(text, "failcat_wal_bytes"), 1048576.0);
+  EXPECT_EQ(sample(text, "failcat_wal_unpersisted_bytes"), 4096.0);
   EXPECT_EQ(sample(text, "failcat_wal_backlog_rows"), 1200.0);
   EXPECT_EQ(sample(text, "failcat_wal_fsync_seconds_count"), 1.0);
   EXPECT_EQ(sample(text, "failcat_inflight_requests"), 1.0);
@@ -292,8 +294,9 @@ TEST(Metrics, ExpositionHasHelpTypeAndBuildInfo) {
         << family;
   }
   for (const char* family :
-       {"failcat_breaker_state", "failcat_wal_bytes", "failcat_wal_backlog_rows",
-        "failcat_inflight_requests", "failcat_catalog_entries", "failcat_build_info"}) {
+       {"failcat_breaker_state", "failcat_wal_bytes", "failcat_wal_unpersisted_bytes",
+        "failcat_wal_backlog_rows", "failcat_inflight_requests", "failcat_catalog_entries",
+        "failcat_build_info"}) {
     EXPECT_NE(text.find(std::string("# TYPE ") + family + " gauge\n"), std::string::npos) << family;
   }
   for (const char* family :
