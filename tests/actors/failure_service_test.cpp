@@ -29,6 +29,14 @@ double unpersisted_bytes(PipelineFixture& f) {
   return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
 }
 
+/// Ingests one failure in each of `count` runs and returns how many were answered.
+std::size_t ingest_runs(FailureService& service, Waiter& w, int count) {
+  for (int i = 0; i < count; ++i) {
+    service.ingest({input("run-" + std::to_string(i), "TOOL_TIMEOUT_SEARCH")}, {}, w.callback());
+  }
+  return w.wait_for(static_cast<std::size_t>(count));
+}
+
 std::set<std::string> acknowledged_ids(Waiter& w) {
   std::set<std::string> ids;
   for (const auto& r : w.results()) {
@@ -139,10 +147,7 @@ TEST(FailureService, BreakerOpensOnFailingStoreAndBacklogDrainsAfterRecovery) {
   f.store().fail_inserts = true;
   Waiter w;
   constexpr int kCount = 200;
-  for (int i = 0; i < kCount; ++i) {
-    service.ingest({input("run-" + std::to_string(i), "TOOL_TIMEOUT_SEARCH")}, {}, w.callback());
-  }
-  ASSERT_EQ(w.wait_for(kCount), static_cast<std::size_t>(kCount));
+  ASSERT_EQ(ingest_runs(service, w, kCount), static_cast<std::size_t>(kCount));
   for (const auto& r : w.results()) ASSERT_TRUE(r.ok()) << r.error().message;
   // Ingest went on while the store failed; the breaker opened.
   ASSERT_TRUE(eventually([&] { return service.status().breaker_state.load() == 1; }));
@@ -171,10 +176,7 @@ TEST(FailureService, AnOpenBreakerIsProbedWithOneBatchOfTheConfiguredSize) {
   f.store().fail_inserts = true;
   Waiter w;
   constexpr int kCount = 400;
-  for (int i = 0; i < kCount; ++i) {
-    service.ingest({input("run-" + std::to_string(i), "TOOL_TIMEOUT_SEARCH")}, {}, w.callback());
-  }
-  ASSERT_EQ(w.wait_for(kCount), static_cast<std::size_t>(kCount));
+  ASSERT_EQ(ingest_runs(service, w, kCount), static_cast<std::size_t>(kCount));
   ASSERT_TRUE(eventually([&] { return service.status().breaker_state.load() == 1; }));
   // Every batch that reaches the store from now on is a half-open probe: the backlog is not
   // read in backlog-sized batches only to be refused.
