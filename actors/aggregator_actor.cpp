@@ -15,6 +15,7 @@
 #include "config/logging.hpp"
 #include "core/failure_json.hpp"
 #include "core/miss_rate_alert.hpp"
+#include "core/thread_name.hpp"
 #include "metrics/metrics.hpp"
 
 namespace failcat {
@@ -154,6 +155,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
 }
 
 aggregator_actor::behavior_type aggregator_behavior(Self self, PipelineContext* ctx) {
+  name_this_thread("fc-aggregator");
   self->state.store = open_pipeline_store(*ctx, self->state.store_generation);
   MissRateAlertConfig alert;
   alert.threshold = ctx->options.alert_miss_rate;

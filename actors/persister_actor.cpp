@@ -22,6 +22,7 @@
 #include "config/logging.hpp"
 #include "core/batch_policy.hpp"
 #include "core/failure_codec.hpp"
+#include "core/thread_name.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/wal.hpp"
 
@@ -62,8 +63,9 @@ using wal_syncer_actor =
 /// Counts and answers the jobs of a group that is durable.
 void answer_group(PipelineContext* ctx, const std::vector<IngestJobPtr>& jobs);
 
-wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer,
-                                                    PipelineContext* ctx) {
+wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer, PipelineContext* ctx,
+                                                    const char* thread) {
+  name_this_thread(thread);
   return {
       [ctx](fsync_atom, WalSyncJobPtr& job) -> WalSyncJobPtr {
         const auto started = std::chrono::steady_clock::now();
@@ -646,6 +648,7 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
 }
 
 persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ctx) {
+  name_this_thread("fc-persister");
   auto& st = self->state;
   BatchPolicyConfig batch;
   batch.max_rows = ctx->options.batch_rows;
@@ -666,8 +669,10 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
       st.wal = std::move(*wal);
       ctx->status.wal_failed = false;
       // Linked: if either goes, both go, and the supervisor restarts the persister.
-      st.syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx);
-      st.checkpointer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx);
+      st.syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx,
+                                                                    "fc-wal-sync");
+      st.checkpointer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx,
+                                                                          "fc-wal-checkpt");
       const auto& report = st.wal->recovery();
       for (const auto& c : report.corruptions) {
         log_event(LogLevel::error, "wal corruption: records lost",

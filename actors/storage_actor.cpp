@@ -6,6 +6,7 @@
 
 #include "actors/pipeline_context.hpp"
 #include "config/logging.hpp"
+#include "core/thread_name.hpp"
 
 namespace failcat {
 namespace {
@@ -41,6 +42,7 @@ Status ensure_migrated(StorageState& state, PipelineStatus& status) {
 
 storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<StorageState> self,
                                               PipelineContext* ctx) {
+  name_this_thread("fc-storage");
   self->state.store = open_pipeline_store(*ctx, self->state.store_generation);
   return {
       [=](insert_atom, const PersistBatchPtr& batch) -> PersistOutcome {

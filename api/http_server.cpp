@@ -12,6 +12,7 @@
 
 #include "api/problem.hpp"
 #include "config/logging.hpp"
+#include "core/thread_name.hpp"
 #include "metrics/metrics.hpp"
 
 namespace failcat {
@@ -133,6 +134,9 @@ class HttpServer::Impl final : public Http::Handler {
 
   void onRequest(const Http::Request& wire, Http::ResponseWriter writer) override {
     const auto started = std::chrono::steady_clock::now();
+    // Pistache starts its I/O threads without a hook; each names itself on its first request.
+    thread_local const bool named = (name_this_thread("fc-http"), true);
+    (void)named;
     auto request = std::make_shared<HttpRequest>();
     try {
       request->method = method_name(wire.method());
