@@ -3,6 +3,8 @@
 // asserts on how fast anything is.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "tests/actors/pipeline_fixture.hpp"
@@ -54,6 +56,30 @@ void expect_all_stored(PipelineFixture& f, const std::set<std::string>& ids) {
     EXPECT_TRUE(got->has_value()) << "acknowledged failure " << id << " is not stored";
   }
   EXPECT_EQ(stored_count(f), static_cast<std::int64_t>(ids.size()));
+}
+
+/// The names of this process's threads, as `top -H` and `ps -L` show them.
+std::multiset<std::string> thread_names() {
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST(FailureService, ItsThreadsCarryNamesOperatorsCanTellApart) {
+  PipelineFixture f;
+  f.start();
+  // Each detached actor names its own thread when it starts.
+  ASSERT_TRUE(eventually([&] {
+    const auto names = thread_names();
+    return names.count("fc-persister") == 1 && names.count("fc-wal-sync") == 1 &&
+           names.count("fc-wal-checkpt") == 1 &&
+           names.count("fc-storage") == static_cast<std::size_t>(f.options().storage_actors);
+  }));
+  EXPECT_EQ(f.stop(), 0u);
 }
 
 TEST(FailureService, IngestMatchesPersistsAndAcknowledges) {
