@@ -314,11 +314,17 @@ void fail_group(PipelineContext* ctx, SyncGroup& group, const Error& error) {
   group.clear();
 }
 
+/// Marks the log failed: ingest is refused until the persister restarts. Said once, not for
+/// every group or request refused afterwards.
+void mark_wal_failed(PipelineContext* ctx, const Error& error) {
+  if (ctx->status.wal_failed.exchange(true)) return;
+  log_event(LogLevel::error, "wal failed: ingest refused until restart",
+            {{"error", error.message}});
+}
+
 void wal_failed(Self self, PipelineContext* ctx, const Error& error) {
   auto& st = self->state;
-  ctx->status.wal_failed = true;
-  log_event(LogLevel::error, "wal sync failed: ingest refused until restart",
-            {{"error", error.message}});
+  mark_wal_failed(ctx, error);
   const auto refusal = Error::unavailable("write-ahead log unavailable");
   fail_group(ctx, st.syncing, refusal);
   fail_group(ctx, st.collecting, refusal);
@@ -637,7 +643,7 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
         ctx->metrics.rejected(Metrics::RejectReason::wal_full);
         job->complete(Error{ErrorKind::overloaded, "write-ahead log full", {}});
       } else {
-        ctx->status.wal_failed = true;
+        mark_wal_failed(ctx, lsn.error());
         job->complete(Error::unavailable("write-ahead log unavailable"));
       }
       return;

@@ -2,11 +2,15 @@
 // backpressure and shutdown. Timings are short real ones (breaker reset 300 ms); no test
 // asserts on how fast anything is.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "config/logging.hpp"
 #include "tests/actors/pipeline_fixture.hpp"
 
 namespace failcat {
@@ -341,6 +345,78 @@ TEST(FailureService, FullWalRefusesIngestAtOnce) {
   EXPECT_FALSE(service.readiness().accepting);
   f.store().fail_inserts = false;
   ASSERT_TRUE(eventually([&] { return stored_count(f) == accepted; }));
+}
+
+/// A tmpfs of `bytes` mounted on `dir` while it lives: a disk that fills up. Mounting needs
+/// CAP_SYS_ADMIN (root, as in CI); elsewhere the test that uses it is skipped.
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& dir, std::size_t bytes) : dir_(dir) {
+    std::filesystem::create_directories(dir);
+    const std::string size = "size=" + std::to_string(bytes);
+    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, size.c_str()) == 0;
+    if (!mounted_) why_ = std::strerror(errno);
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
+TEST(FailureService, AWalDiskThatFillsUpRefusesIngestAndLosesNothingAcknowledged) {
+  PipelineFixture f;
+  SmallDisk disk(f.options().wal_dir, 64u << 10);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a small tmpfs: " << disk.why();
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  auto& service = f.start();
+  Waiter w;
+  const FailureInput failure = input("run", "TOOL_TIMEOUT_SEARCH", std::string(400, 'x'));
+  // One at a time, each answered before the next, until the log cannot write.
+  std::size_t acknowledged = 0;
+  for (std::size_t i = 0; i < 1000; ++i) {
+    service.ingest({failure}, {}, w.callback());
+    ASSERT_EQ(w.wait_for(i + 1), i + 1);
+    if (!w.results().back().ok()) break;
+    ++acknowledged;
+  }
+  ASSERT_GT(acknowledged, 0u);
+  ASSERT_LT(acknowledged, 1000u) << "the 64 KiB disk never filled";
+  EXPECT_EQ(w.results().back().error().kind, ErrorKind::unavailable);
+
+  // The log stays failed: later failures are refused, never acknowledged.
+  service.ingest({failure}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(acknowledged + 2), acknowledged + 2);
+  ASSERT_FALSE(w.results().back().ok());
+  EXPECT_EQ(w.results().back().error().kind, ErrorKind::unavailable);
+  // Said once, not for every refusal after it.
+  flush_logs();
+  const std::string logged =
+      ::testing::internal::GetCapturedStdout() + ::testing::internal::GetCapturedStderr();
+  std::size_t said = 0;
+  for (auto at = logged.find("wal failed"); at != std::string::npos;
+       at = logged.find("wal failed", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 1u) << logged;
+
+  // Everything acknowledged before the disk filled reaches the database.
+  const auto ids = acknowledged_ids(w);
+  ASSERT_EQ(ids.size(), acknowledged);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) >= static_cast<std::int64_t>(ids.size()); }));
+  auto store = f.open_store();
+  for (const auto& id : ids) {
+    auto got = store->get(TenantScope::all(), id);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_TRUE(got->has_value()) << "acknowledged failure " << id << " is not stored";
+  }
+  f.stop();
 }
 
 TEST(FailureService, InflightBoundRefusesExcessAtOnce) {
