@@ -395,6 +395,9 @@ TEST(FailureService, AWalDiskThatFillsUpRefusesIngestAndLosesNothingAcknowledged
   ASSERT_EQ(w.wait_for(acknowledged + 2), acknowledged + 2);
   ASSERT_FALSE(w.results().back().ok());
   EXPECT_EQ(w.results().back().error().kind, ErrorKind::unavailable);
+  // Not ready: a load balancer takes the instance out of rotation.
+  EXPECT_FALSE(service.readiness().accepting);
+  EXPECT_EQ(service.readiness().detail, "write-ahead log unavailable");
   // Said once, not for every refusal after it.
   flush_logs();
   const std::string logged =
