@@ -409,16 +409,11 @@ TEST(FailureService, AWalDiskThatFillsUpRefusesIngestAndLosesNothingAcknowledged
   }
   EXPECT_EQ(said, 1u) << logged;
 
-  // Everything acknowledged before the disk filled reaches the database.
+  // Everything acknowledged before the disk filled reaches the database, and nothing else.
   const auto ids = acknowledged_ids(w);
   ASSERT_EQ(ids.size(), acknowledged);
   ASSERT_TRUE(eventually([&] { return stored_count(f) >= static_cast<std::int64_t>(ids.size()); }));
-  auto store = f.open_store();
-  for (const auto& id : ids) {
-    auto got = store->get(TenantScope::all(), id);
-    ASSERT_TRUE(got.ok()) << got.error().message;
-    EXPECT_TRUE(got->has_value()) << "acknowledged failure " << id << " is not stored";
-  }
+  expect_all_stored(f, ids);
   f.stop();
 }
 
