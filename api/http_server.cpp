@@ -12,7 +12,6 @@
 
 #include "api/problem.hpp"
 #include "config/logging.hpp"
-#include "core/thread_name.hpp"
 #include "metrics/metrics.hpp"
 
 namespace failcat {
@@ -134,9 +133,6 @@ class HttpServer::Impl final : public Http::Handler {
 
   void onRequest(const Http::Request& wire, Http::ResponseWriter writer) override {
     const auto started = std::chrono::steady_clock::now();
-    // Pistache starts its I/O threads without a hook; each names itself on its first request.
-    thread_local const bool named = (name_this_thread("fc-http"), true);
-    (void)named;
     auto request = std::make_shared<HttpRequest>();
     try {
       request->method = method_name(wire.method());
@@ -286,6 +282,7 @@ Status HttpServer::start() {
     impl_->endpoint_ = std::make_unique<Http::Endpoint>(address);
     auto opts = Http::Endpoint::options()
                     .threads(o.threads)
+                    .threadsName("fc-http")
                     .flags(Tcp::Options::ReuseAddr)
                     .maxRequestSize(o.max_request_bytes)
                     .maxResponseSize(64u << 20)

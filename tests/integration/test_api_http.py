@@ -3,6 +3,7 @@ log, 404 and 405 problems, a store failure as a 503 with Retry-After, and no 500
 client can send."""
 
 import json
+import os
 import socket
 import unittest
 import uuid
@@ -50,6 +51,18 @@ class HttpLayerTest(SharedServerCase):
         sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         self.addCleanup(sock.close)
         return sock
+
+    def test_threads_carry_names_operators_can_tell_apart(self):
+        names = []
+        task_dir = "/proc/%d/task" % self.server.proc.pid
+        for task in os.listdir(task_dir):
+            with open(os.path.join(task_dir, task, "comm")) as comm:
+                names.append(comm.read().strip())
+        # The HTTP threads are named before they serve anything (FAILCAT_HTTP_THREADS, 2).
+        self.assertEqual(names.count("fc-http"), 2, names)
+        for name in ("fc-persister", "fc-wal-sync", "fc-wal-checkpt", "fc-aggregator"):
+            self.assertEqual(names.count(name), 1, names)
+        self.assertGreaterEqual(names.count("fc-storage"), 1, names)
 
     def test_connections_stay_open_without_a_connection_header(self):
         sock = self.connect()
