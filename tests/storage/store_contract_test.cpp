@@ -97,6 +97,23 @@ TEST_P(StoreContract, MigrateTwiceIsANoOp) {
   EXPECT_EQ(status->front().version, 1);
 }
 
+/// SQL counting failure_matches' `idx_fm_*` indexes in the test's schema.
+std::string count_fm_indexes_sql(bool pg) {
+  return pg ? "SELECT count(*) FROM pg_indexes WHERE tablename = 'failure_matches' AND "
+              "schemaname = current_schema() AND indexname LIKE 'idx_fm_%'"
+            : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+              "'failure_matches' AND name LIKE 'idx_fm_%'";
+}
+
+/// SQL giving the number of columns of index `name` in the test's schema.
+std::string index_columns_sql(bool pg, const std::string& name) {
+  return pg ? "SELECT i.indnatts FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+              "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+              "current_schema() AND c.relname = '" +
+                  name + "'"
+            : "SELECT count(*) FROM pragma_index_info('" + name + "')";
+}
+
 TEST_P(StoreContract, SchemaHasTheTwentyThreeColumnsAndTwelveIndexes) {
   const bool pg = GetParam() == "postgres";
   const long long columns = backend_->query_int(
@@ -104,11 +121,7 @@ TEST_P(StoreContract, SchemaHasTheTwentyThreeColumnsAndTwelveIndexes) {
            "AND table_schema = current_schema()"
          : "SELECT count(*) FROM pragma_table_info('failure_matches')");
   EXPECT_EQ(columns, 23);
-  const long long indexes = backend_->query_int(
-      pg ? "SELECT count(*) FROM pg_indexes WHERE tablename = 'failure_matches' AND schemaname = "
-           "current_schema() AND indexname LIKE 'idx_fm_%'"
-         : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = "
-           "'failure_matches' AND name LIKE 'idx_fm_%'");
+  const long long indexes = backend_->query_int(count_fm_indexes_sql(pg));
   // The seed's twelve, by name; migration 0006 folded 0005's filter-then-time indexes into them.
   EXPECT_EQ(indexes, 12);
   for (const char* name :
@@ -127,14 +140,7 @@ TEST_P(StoreContract, SchemaHasTheTwentyThreeColumnsAndTwelveIndexes) {
   }
   // The run, category and error code indexes lead with their filter, then the list order.
   for (const char* name : {"idx_fm_run_id", "idx_fm_category", "idx_fm_error_code"}) {
-    EXPECT_EQ(backend_->query_int(
-                  pg ? "SELECT i.indnatts FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                       "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
-                       "current_schema() AND c.relname = '" +
-                           std::string(name) + "'"
-                     : "SELECT count(*) FROM pragma_index_info('" + std::string(name) + "')"),
-              3)
-        << name;
+    EXPECT_EQ(backend_->query_int(index_columns_sql(pg, name)), 3) << name;
   }
   if (pg) {
     // Partial indexes, read from pg_index itself: pg_indexes.indexdef calls pg_get_indexdef(),
@@ -198,13 +204,7 @@ TEST_P(StoreContract, MigrationSixFoldsTheFilterIndexesAndKeepsTheRows) {
   auto store = fresh->open();
   auto first = store->migrate(5);
   ASSERT_TRUE(first.ok()) << first.error().message;
-  const auto count_indexes = [&] {
-    return fresh->query_int(
-        pg ? "SELECT count(*) FROM pg_indexes WHERE tablename = 'failure_matches' AND schemaname "
-             "= current_schema() AND indexname LIKE 'idx_fm_%'"
-           : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = "
-             "'failure_matches' AND name LIKE 'idx_fm_%'");
-  };
+  const auto count_indexes = [&] { return fresh->query_int(count_fm_indexes_sql(pg)); };
   EXPECT_EQ(count_indexes(), 15);
   ASSERT_TRUE(store->insert_batch({record(kNow)}).ok());
 
@@ -225,12 +225,7 @@ TEST_P(StoreContract, MigrationSixFoldsTheFilterIndexesAndKeepsTheRows) {
   ASSERT_NE(six, all.end());
   fresh->exec_raw(six->sql);
   EXPECT_EQ(count_indexes(), 12);
-  EXPECT_EQ(fresh->query_int(pg ? "SELECT i.indnatts FROM pg_index i JOIN pg_class c ON c.oid = "
-                                  "i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                  "WHERE n.nspname = current_schema() AND c.relname = "
-                                  "'idx_fm_run_id'"
-                                : "SELECT count(*) FROM pragma_index_info('idx_fm_run_id')"),
-            3);
+  EXPECT_EQ(fresh->query_int(index_columns_sql(pg, "idx_fm_run_id")), 3);
 }
 
 TEST_P(StoreContract, InsertedRecordRoundTripsEveryColumn) {
