@@ -12,7 +12,8 @@
 # (FAILCAT_DURABILITY=memory), breaker_open (WAL on disk, breaker forced open: PostgreSQL
 # idle), tmpfs (the WAL in /dev/shm: a diagnostic, not durable). WARM=N first sends N seconds
 # at 8,000 req/s, so that the WAL reaches its steady state (spare segments in use).
-# Prints, per run, p50 / p90 / p99 / max in ms, then the server's mean group fsync.
+# Prints, per run, p50 / p90 / p99 / max in ms, then the server's mean group fsync and how many
+# group fsyncs took 10 ms or longer (the stalls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -80,7 +81,8 @@ for setting in $SETTINGS; do
     jq -r '[.latency_ms.p50, .latency_ms.p90, .latency_ms.p99, .latency_ms.max] | map(. * 100 | round / 100) | @tsv' "$dir/run_$r.json"
   done
   sum=$(metric "$port" failcat_wal_fsync_seconds_sum); count=$(metric "$port" failcat_wal_fsync_seconds_count)
-  awk -v s="${sum:-0}" -v c="${count:-0}" 'BEGIN { if (c > 0) printf "   group fsync: mean %.3f ms over %d\n", 1000 * s / c, c }'
+  fast=$(metric "$port" 'failcat_wal_fsync_seconds_bucket{le="0.01"}')
+  awk -v s="${sum:-0}" -v c="${count:-0}" -v f="${fast:-0}" 'BEGIN { if (c > 0) printf "   group fsync: mean %.3f ms over %d, %d of them 10 ms or longer\n", 1000 * s / c, c, c - f }'
   cleanup
 done
 echo "results in $OUT"

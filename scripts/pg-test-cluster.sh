@@ -9,6 +9,7 @@
 # The cluster runs with fsync=off and synchronous_commit=off, which tests want for speed.
 # PG_TEST_FSYNC=on keeps PostgreSQL's production defaults instead (fsync and synchronous
 # commit on, writeback smoothed by its *_flush_after settings), as benchmarks want.
+# PG_TEST_OPTIONS adds server settings ("-c name=value ..."), for experiments.
 set -euo pipefail
 
 cmd=${1:?usage: pg-test-cluster.sh start|stop|url DIR}
@@ -45,7 +46,7 @@ case "$cmd" in
       *) echo "PG_TEST_FSYNC must be on or off" >&2; exit 2 ;;
     esac
     as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir $durability -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir $durability -c max_connections=200 ${PG_TEST_OPTIONS:-}" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "$port" >"$dir/port"
     if [ "$(as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
