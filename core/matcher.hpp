@@ -23,8 +23,9 @@ inline constexpr double kPatternConfidence = 0.8;
 inline constexpr double kFuzzyConfidenceFactor = 0.75;
 /// Lowest Jaccard similarity that counts as a fuzzy match (3/5).
 inline constexpr double kFuzzyThreshold = 0.6;
-/// Only this many leading bytes of a message are searched by patterns.
-inline constexpr std::size_t kMaxPatternInputBytes = 10'000;
+/// Only this many leading bytes of a message are searched by patterns: every byte of a message
+/// the API accepts (10,000 characters of at most 4 UTF-8 bytes each); longer input is cut.
+inline constexpr std::size_t kMaxPatternInputBytes = 40'000;
 
 /// What the matcher found. On a miss `entry` is nullptr, `matched_on` empty, confidence 0.
 struct MatchResult {

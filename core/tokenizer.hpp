@@ -6,10 +6,11 @@
 
 namespace failcat {
 
-/// Only this many leading bytes of a message are tokenised: bounded time on hostile input.
-inline constexpr std::size_t kMaxTokenizedBytes = 4096;
-/// At most this many tokens are produced.
-inline constexpr std::size_t kMaxTokens = 256;
+/// Only this many leading bytes of a message are tokenised: all of a message the API accepts
+/// (10,000 characters of at most 4 UTF-8 bytes), and bounded time on longer input.
+inline constexpr std::size_t kMaxTokenizedBytes = 40'000;
+/// At most this many tokens are produced: a 10,000-character message has at most 5,000.
+inline constexpr std::size_t kMaxTokens = 5'000;
 
 /// Normalised word tokens of an error message, shared by fuzzy matching and the grouping of
 /// unmatched messages into signatures: ASCII lower-cased; split on whitespace and punctuation

@@ -125,12 +125,27 @@ TEST(Matcher, PatternTiesGoToTheFirstEntryThenTheFirstPattern) {
   EXPECT_EQ(both.matched_on, "(?i)too many requests");
 }
 
-TEST(Matcher, PatternsOnlySeeTheFirstTenThousandBytes) {
+TEST(Matcher, PatternsSeeAllOfTheLongestMessageTheApiAccepts) {
   const auto catalog = test_catalog();
-  const std::string filler(kMaxPatternInputBytes - 5, '.');
-  EXPECT_EQ(catalog->matcher().match("", filler + "rate limit").type, MatchType::miss);
-  EXPECT_EQ(catalog->matcher().match("", filler.substr(10) + "rate limit").type,
-            MatchType::pattern);
+  // 9,990 two-byte characters, then the pattern: 10,000 characters, 19,990 bytes.
+  std::string filler;
+  for (int i = 0; i < 9'990; ++i) filler += "\xc3\xa9";
+  EXPECT_EQ(catalog->matcher().match("", filler + "rate limit").type, MatchType::pattern);
+  // Beyond the bound (more than any accepted message holds) input is cut.
+  const std::string dots(kMaxPatternInputBytes - 5, '.');
+  EXPECT_EQ(catalog->matcher().match("", dots + "rate limit").type, MatchType::miss);
+  EXPECT_EQ(catalog->matcher().match("", dots.substr(10) + "rate limit").type, MatchType::pattern);
+}
+
+TEST(Matcher, FuzzySeesTheWordsAfterALongToken) {
+  const auto catalog = test_catalog();
+  const std::string example = "Failed to write checkpoint file after 3 attempts";
+  ASSERT_EQ(catalog->matcher().match("X", example).type, MatchType::fuzzy);
+  // One 5,000-byte word and the example's eight tokens: similarity 8/9.
+  const MatchResult r = catalog->matcher().match("X", std::string(5'000, 'x') + " " + example);
+  EXPECT_EQ(r.type, MatchType::fuzzy);
+  EXPECT_EQ(r.entry->id, "disk_full");
+  EXPECT_DOUBLE_EQ(r.confidence, 0.75 * 8.0 / 9.0);
 }
 
 TEST(Matcher, FuzzyConfidenceIsThreeQuartersOfSimilarity) {

@@ -28,6 +28,16 @@ TEST(Tokenizer, SurvivesBinaryAndHugeInput) {
   EXPECT_TRUE(tokenize_message("").empty());
 }
 
+TEST(Tokenizer, TakesEveryWordOfTheLongestMessageTheApiAccepts) {
+  // 10,000 characters: 5,000 one-letter words; then a long word before a short one.
+  std::string words;
+  for (int i = 0; i < 5'000; ++i) words += i + 1 < 5'000 ? "a " : "z";
+  const auto tokens = tokenize_message(words);
+  ASSERT_EQ(tokens.size(), 5'000u);
+  EXPECT_EQ(tokens.back(), "z");
+  EXPECT_EQ(tokenize_message(std::string(9'000, 'q') + " tail").back(), "tail");
+}
+
 TEST(Tokenizer, SignatureGroupsVariants) {
   EXPECT_EQ(message_signature("Connection reset by peer 10.0.0.7:5432"),
             message_signature("connection reset by peer 10.0.0.9:6543"));
