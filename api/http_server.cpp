@@ -35,6 +35,10 @@ std::string method_name(Http::Method m) {
       return "HEAD";
     case Http::Method::Options:
       return "OPTIONS";
+    case Http::Method::Trace:
+      return "TRACE";
+    case Http::Method::Connect:
+      return "CONNECT";
     default:
       return "OTHER";
   }
@@ -187,8 +191,12 @@ class HttpServer::Impl final : public Http::Handler {
           headers.add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
         }
         const auto mime = Http::Mime::MediaType::fromString(response.content_type);
-        auto written =
-            shared_writer->send(static_cast<Http::Code>(response.status), response.body, mime);
+        // A HEAD answer carries GET's status and headers but never content: bytes after the
+        // headers would be read as the start of the next response on the connection. (Pistache
+        // writes the Content-Length of what it sends, so it says 0 here.)
+        static const std::string kNoContent;
+        const std::string& content = request->method == "HEAD" ? kNoContent : response.body;
+        auto written = shared_writer->send(static_cast<Http::Code>(response.status), content, mime);
         if (closing_peer) {
           // Runs on the peer's transport thread once the bytes are written, before that
           // thread could release the descriptor; shutdown (not close) lets Pistache reap it.

@@ -162,6 +162,46 @@ class HttpLayerTest(SharedServerCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, "")
 
+    def test_a_head_answer_ends_with_its_headers(self):
+        # Content after a HEAD answer's headers would be read as the start of the next response
+        # on a kept-alive connection; a client that knows HEAD has no body must find none.
+        sock = self.connect()
+        for path in ("/healthz", API + "/failures", API + "/failures/stats"):
+            with self.subTest(path=path):
+                sock.sendall(("HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+                data = b""
+                sock.settimeout(10)
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    self.assertTrue(chunk, "closed before the headers ended")
+                    data += chunk
+                sock.settimeout(0.5)
+                try:
+                    while True:
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                except socket.timeout:
+                    pass
+                head, _, rest = data.partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+                self.assertIn(b"x-request-id", head.lower())
+                self.assertEqual(rest, b"")
+        # The same connection still answers a GET, framed as usual.
+        sock.settimeout(10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = read_response(sock)
+        self.assertEqual(status, 200)
+        self.assertEqual(body.strip(), b"ok")
+
+    def test_a_method_no_route_takes_is_named_in_the_405(self):
+        for method in ("TRACE", "CONNECT"):
+            with self.subTest(method=method):
+                r = self.api.request(method, "/healthz")
+                self.assertProblem(r, 405)
+                self.assertIn(method, json.loads(r.body)["detail"])
+
     def test_nothing_a_client_sends_is_a_500(self):
         fid = str(uuid.uuid4())
         junk_bodies = [b"", b"\x00\x01\x02", b"\xff\xfe", b"[" * 100000, b'{"a":' * 70 + b"1",
