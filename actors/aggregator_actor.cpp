@@ -9,6 +9,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "actors/pipeline_context.hpp"
 #include "actors/webhook_sender.hpp"
@@ -24,12 +25,19 @@ namespace {
 constexpr std::int64_t kRetentionBatch = 1000;
 constexpr int kRetentionBatchesPerRun = 50;
 constexpr int kFirstRollupHours = 48;
+/// How far back a run reaches at most to catch up on hours it missed.
+constexpr int kMaxCatchUpHours = 7 * 24;
 
 struct AggregatorState {
   std::unique_ptr<FailureStore> store;
   std::uint64_t store_generation = 0;
   std::unique_ptr<MissRateAlert> alert;
-  bool rolled_back_far = false;
+  /// The first hour the next run recomputes: 0 before the first run (which reaches back
+  /// kFirstRollupHours), then the hour before the last run that saw everything acknowledged
+  /// in the database. Runs that fail, are skipped, or happen while rows still wait in the
+  /// write-ahead log leave it where it was, so the hours they could not see are recomputed
+  /// once the database has them.
+  Micros rollup_from = 0;
   bool leader = false;
   static inline const char* name = "failcat.aggregator";
 };
@@ -71,6 +79,9 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   auto& st = self->state;
   auto& store = *st.store;
   const auto& o = ctx->options;
+  // The jobs wait with everything else while the breaker isolates the database; the hours
+  // that fall in the gap are recomputed by a later run (see `rollup_from`).
+  if (ctx->status.database_isolated(ctx->clock.steady())) return false;
   auto leader = store.try_acquire_leadership();
   if (!leader) {
     log_event(LogLevel::warn, "aggregator: database unavailable",
@@ -91,23 +102,33 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   bool ok = true;
   const Micros now = ctx->clock.now();
   const Micros current = floor_hour(now);
-  const Micros from = current - (st.rolled_back_far ? 1 : kFirstRollupHours) * kMicrosPerHour;
+  // Read before the rollup: rows acknowledged by then and still in the log would be missed.
+  const bool all_stored = ctx->status.pending_rows.load() == 0;
+  const Micros from = st.rollup_from == 0
+                          ? current - kFirstRollupHours * kMicrosPerHour
+                          : std::max(std::min(st.rollup_from, current - kMicrosPerHour),
+                                     current - kMaxCatchUpHours * kMicrosPerHour);
   if (auto rolled = store.rollup_aggregates(from, current + kMicrosPerHour, now); !rolled) {
     log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
     ok = false;
+    if (st.rollup_from == 0) st.rollup_from = from;
   } else {
-    st.rolled_back_far = true;
+    st.rollup_from = all_stored ? current - kMicrosPerHour : from;
   }
 
   if (ok && !o.export_dir.empty()) {
     AggregateQuery q;
-    q.since = current - kMicrosPerHour;
+    q.since = from;
     q.limit = 1'000'000;
     auto rows = store.aggregates(TenantScope::all(), q);
     if (!rows) {
       ok = false;
     } else {
-      for (const Micros hour : {current - kMicrosPerHour, current}) {
+      // Every hour recomputed that holds rows; the current and the previous hour always.
+      std::set<Micros> hours{current - kMicrosPerHour, current};
+      for (const auto& row : *rows) hours.insert(row.bucket_start);
+      for (const Micros hour : hours) {
+        if (hour < from || hour > current) continue;
         if (auto written = export_hour(o.export_dir, hour, *rows); !written) {
           log_event(LogLevel::warn, "aggregator: export failed",
                     {{"error", written.error().message}});

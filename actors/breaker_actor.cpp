@@ -39,6 +39,7 @@ void publish(const CircuitBreaker& breaker, PipelineStatus& status) {
   status.breaker_last_transition = snap.transitions == 0 ? 0 : snap.last_transition_wall;
   status.breaker_transitions = snap.transitions;
   status.breaker_probe_in = breaker.time_until_probe();
+  status.breaker_probe_at = breaker.probe_at();
 }
 
 breaker_actor::behavior_type breaker_behavior(

@@ -18,6 +18,10 @@ struct GatewayState {
 using Self = gateway_actor::stateful_pointer<GatewayState>;
 
 void forward(Self self, PipelineContext* ctx, const StoreCallPtr& call) {
+  if (ctx->status.database_isolated(ctx->clock.steady())) {
+    call->done(Error::unavailable(kDatabaseIsolated));
+    return;
+  }
   auto storage = ctx->directory.next_storage();
   if (!storage) {
     call->done(Error::unavailable("no storage actor"));

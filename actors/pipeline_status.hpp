@@ -21,6 +21,10 @@ struct BreakerView {
   std::uint64_t wal_bytes = 0;
 };
 
+/// What a read or recovery change hears while the breaker isolates the database.
+inline constexpr const char* kDatabaseIsolated =
+    "the database is isolated: the circuit breaker is open";
+
 /// Values of `PipelineStatus::breaker_mode`.
 inline constexpr int kBreakerAuto = 0;
 inline constexpr int kBreakerForcedOpen = 1;
@@ -45,6 +49,7 @@ class PipelineStatus {
   std::atomic<Micros> breaker_last_transition{0};
   std::atomic<std::uint64_t> breaker_transitions{0};
   std::atomic<Micros> breaker_probe_in{0};
+  std::atomic<Micros> breaker_probe_at{0};  ///< Steady time; `CircuitBreaker::probe_at`.
 
   // Set by the service.
   std::atomic<bool> shutting_down{false};
@@ -62,6 +67,15 @@ class PipelineStatus {
   std::string store_error() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return store_error_;
+  }
+
+  /// While the breaker keeps the database isolated nothing else touches it either (reads,
+  /// recovery changes, the periodic jobs): forced open, or opened by failures and not yet due
+  /// for its probe. Once a probe may go, readers try again too.
+  bool database_isolated(Micros steady_now) const {
+    if (breaker_state.load() != 1) return false;
+    if (breaker_mode.load() == kBreakerForcedOpen) return true;
+    return steady_now < breaker_probe_at.load();
   }
 
   BreakerView breaker_view() const {

@@ -1,5 +1,6 @@
 #include "api/api_context.hpp"
 
+#include "actors/pipeline_status.hpp"
 #include "config/logging.hpp"
 #include "core/failure_json.hpp"
 
@@ -14,6 +15,9 @@ HttpResponse json_response(int status, const nlohmann::json& body) {
 }
 
 HttpResponse store_error_response(const Error& error, const std::string& request_id) {
+  // Refused before reaching the database (an operator or the failures isolated it): no store
+  // error to log, and the caller may learn why.
+  if (error.message == kDatabaseIsolated) return problem_response(503, error.message, request_id);
   log_event(LogLevel::warn, "database error",
             {{"request_id", request_id}, {"error", error.message}});
   if (error.kind == ErrorKind::overloaded) return error_response(error, request_id);

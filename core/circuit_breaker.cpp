@@ -156,6 +156,11 @@ Micros CircuitBreaker::time_until_probe() const {
   return left > 0 ? left : 0;
 }
 
+Micros CircuitBreaker::probe_at() const {
+  if (mode_ != BreakerMode::automatic || state_ != State::open) return 0;
+  return opened_at_ + config_.reset_timeout;
+}
+
 void CircuitBreaker::set_transition_callback(TransitionCallback on_transition) {
   on_transition_ = std::move(on_transition);
 }

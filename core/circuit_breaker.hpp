@@ -93,6 +93,9 @@ class CircuitBreaker {
   /// Microseconds until an open breaker lets a probe through (0 when one may go now or the
   /// breaker is not open in automatic mode). A caller schedules its retry timer with it.
   Micros time_until_probe() const;
+  /// The steady time from which an open breaker in automatic mode lets a probe through (0
+  /// when it is not open in automatic mode): what readers compare the clock with.
+  Micros probe_at() const;
 
   void set_transition_callback(TransitionCallback on_transition);
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 
 #include "config/logging.hpp"
@@ -543,6 +544,44 @@ TEST(FailureService, OperatorCanForceTheBreakerOpenAndBack) {
   ASSERT_TRUE(eventually([&] { return stored_count(f) == 10; }));
   // Once checkpointed, nothing counts against the WAL's cap any more.
   EXPECT_TRUE(eventually([&] { return unpersisted_bytes(f) == 0; }));
+}
+
+TEST(FailureService, NothingTouchesTheDatabaseWhileTheBreakerIsolatesIt) {
+  PipelineFixture f;
+  f.options().aggregate_interval = 100'000;
+  auto& service = f.start();
+  ASSERT_TRUE(eventually([&] { return f.store().rollups.load() > 0; }));
+  auto set = [&](BreakerAction action) {
+    std::promise<BreakerView> view;
+    service.breaker(action, [&](const BreakerView& v) { view.set_value(v); });
+    return view.get_future().get();
+  };
+  // A read through the gateway: whether it ran on a connection, and what the caller heard.
+  auto read = [&] {
+    auto ran = std::make_shared<std::atomic<bool>>(false);
+    std::promise<Status> heard;
+    service.call_store([ran](FailureStore&) { *ran = true; },
+                       [&](Status s) { heard.set_value(std::move(s)); });
+    auto status = heard.get_future().get();
+    return std::make_pair(ran->load(), status);
+  };
+  ASSERT_EQ(set(BreakerAction::open).state, "open");
+  const auto [ran, status] = read();
+  EXPECT_FALSE(ran);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().kind, ErrorKind::unavailable);
+  EXPECT_NE(status.error().message.find("circuit breaker is open"), std::string::npos);
+  // The periodic jobs wait too (the aggregator ticks every 100 ms here).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int rollups = f.store().rollups.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(f.store().rollups.load(), rollups);
+
+  ASSERT_EQ(set(BreakerAction::automatic).mode, "auto");
+  const auto [ran_after, status_after] = read();
+  EXPECT_TRUE(ran_after);
+  EXPECT_TRUE(status_after);
+  EXPECT_TRUE(eventually([&] { return f.store().rollups.load() > rollups; }));
 }
 
 }  // namespace

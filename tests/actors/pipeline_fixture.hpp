@@ -26,6 +26,7 @@ struct StoreBehaviour {
   std::atomic<bool> fail_inserts{false};
   std::atomic<int> stall_ms{0};  ///< Sleep this long in each insert (a frozen database).
   std::atomic<int> inserts{0};
+  std::atomic<int> rollups{0};  ///< Calls of rollup_aggregates.
 
   /// Rows of each insert call, in order.
   std::vector<std::size_t> insert_sizes() const {
@@ -93,6 +94,7 @@ class FlakyStore final : public FailureStore {
     return inner_->stats(s, q);
   }
   Result<std::int64_t> rollup_aggregates(Micros from, Micros to, Micros now) override {
+    ++b_.rollups;
     return inner_->rollup_aggregates(from, to, now);
   }
   Result<std::vector<AggregateRow>> aggregates(const TenantScope& s,

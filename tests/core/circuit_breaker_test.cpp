@@ -84,6 +84,18 @@ TEST_F(CircuitBreakerTest, StaysOpenUntilResetTimeoutElapses) {
   EXPECT_EQ(breaker_.state(), State::half_open);
 }
 
+TEST_F(CircuitBreakerTest, ProbeAtIsWhenTheOpenBreakerLetsAProbeThrough) {
+  EXPECT_EQ(breaker_.probe_at(), 0);
+  open_breaker();
+  const Micros opened = clock_.steady();
+  EXPECT_EQ(breaker_.probe_at(), opened + 60 * kMicrosPerSecond);
+  clock_.advance(60 * kMicrosPerSecond);
+  ASSERT_TRUE(breaker_.allow_request());  // half-open: no longer open
+  EXPECT_EQ(breaker_.probe_at(), 0);
+  breaker_.force_open();
+  EXPECT_EQ(breaker_.probe_at(), 0);  // an operator decides, not the clock
+}
+
 TEST_F(CircuitBreakerTest, HalfOpenAllowsExactlyOneProbe) {
   open_breaker();
   clock_.advance(60 * kMicrosPerSecond);

@@ -202,6 +202,34 @@ class HttpLayerTest(SharedServerCase):
                 self.assertProblem(r, 405)
                 self.assertIn(method, json.loads(r.body)["detail"])
 
+    def test_reads_and_recovery_changes_wait_while_the_breaker_isolates_the_database(self):
+        def breaker(action):
+            r = self.api.post(API + "/admin/breaker", {"action": action})
+            self.assertEqual(r.status, 200, r)
+
+        self.addCleanup(breaker, "auto")
+        stored = self.api.post(API + "/failures", failure(new_run()))
+        self.assertEqual(stored.status, 202, stored)
+        fid = stored.json()["id"]
+        breaker("open")
+        # Nothing touches the database while it is isolated: reads and recovery changes are
+        # refused at once, to be retried; ingest goes on into the write-ahead log.
+        for method, path, body in (("GET", API + "/failures", None),
+                                   ("GET", API + "/failures/stats", None),
+                                   ("GET", API + "/failures/" + fid, None),
+                                   ("PATCH", API + "/failures/%s/recovery" % fid, {"recovery_succeeded": True}),
+                                   ("POST", API + "/failures/recovery/bulk",
+                                    {"run_id": "r", "recovery_succeeded": True})):
+            with self.subTest(method=method, path=path):
+                r = self.api.request(method, path, body=body)
+                self.assertProblem(r, 503)
+                self.assertIn("circuit breaker is open", r.json()["detail"])
+                self.assertTrue(r.headers.get("retry-after"))
+        self.assertEqual(self.api.post(API + "/failures", failure(new_run())).status, 202)
+        breaker("auto")
+        wait_until(lambda: self.api.get(API + "/failures/" + fid).status == 200, timeout=30,
+                   message="reads answered again")
+
     def test_nothing_a_client_sends_is_a_500(self):
         fid = str(uuid.uuid4())
         junk_bodies = [b"", b"\x00\x01\x02", b"\xff\xfe", b"[" * 100000, b'{"a":' * 70 + b"1",
