@@ -1,8 +1,10 @@
 // failcat backfill FILE.jsonl: imports historical failures straight into the store.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <unordered_set>
 
@@ -140,6 +142,10 @@ int backfill_command(const std::vector<std::string>& args) {
   Summary summary;
   std::vector<FailureRecord> batch;
   std::unordered_set<std::string> batch_keys;
+  // The hours the file reaches: their rollups are recomputed at the end (the server's
+  // aggregator only recomputes recent hours).
+  Micros earliest = std::numeric_limits<Micros>::max();
+  Micros latest = std::numeric_limits<Micros>::min();
   const auto flush = [&]() -> bool {
     if (batch.empty()) return true;
     auto inserted = store.insert_batch(batch);
@@ -205,6 +211,8 @@ int backfill_command(const std::vector<std::string>& args) {
     FailureRecord r = to_failure_record(*input, ids.next(ms), created_at);
     r.idempotency_key = std::move(key);
     apply_match(r, catalog.matcher().match(r.error_code, r.error_message.value_or("")));
+    earliest = std::min(earliest, created_at);
+    latest = std::max(latest, created_at);
     batch.push_back(std::move(r));
     if (batch.size() >= static_cast<std::size_t>(batch_rows) && !flush()) {
       std::cout << "read " << summary.read << ", imported " << summary.imported << ", duplicates "
@@ -221,6 +229,14 @@ int backfill_command(const std::vector<std::string>& args) {
   if (!flush()) return kExitFailure;
   std::cout << "read " << summary.read << ", imported " << summary.imported << ", duplicates "
             << summary.duplicates << ", rejected " << summary.rejected << "\n";
+  if (earliest <= latest) {
+    auto rolled = store.rollup_aggregates(earliest, latest + 1, clock.now());
+    if (!rolled) {
+      std::cerr << "failcat: the rollups of the imported hours failed: " << rolled.error().message
+                << "\n(the rows are stored; re-run the same file to retry)\n";
+      return kExitFailure;
+    }
+  }
   return summary.rejected == 0 ? kExitOk : kExitFailure;
 }
 

@@ -139,6 +139,11 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(recent["total"], 0)
         older = api.get("/api/v1/failures/stats?since_hours=2000").json()
         self.assertEqual(older["total"], 2)
+        # The hourly rollups of those hours exist too: the backfill recomputed them (the
+        # server's aggregator only reaches back two days).
+        rollups = api.get("/api/v1/aggregates?since_hours=2000").json()["items"]
+        self.assertEqual(sum(i["failure_count"] for i in rollups), 2, rollups)
+        self.assertEqual(len({i["bucket_start"] for i in rollups}), 2, rollups)
 
 
 if __name__ == "__main__":
