@@ -16,9 +16,13 @@ std::vector<UnmatchedSignature> group_unmatched(const std::vector<UnmatchedMessa
     std::int64_t best_variant = -1;
     std::string sample;
   };
+  // Keyed by signature; failures without a message (an empty signature) group by error code
+  // instead, so that each code the catalog lacks shows up on its own.
   std::unordered_map<std::string, Group> groups;
   for (const auto& row : rows) {
-    auto& g = groups[message_signature(row.error_message)];
+    std::string key = message_signature(row.error_message);
+    if (key.empty()) key = std::string(1, '\0') + row.error_code;
+    auto& g = groups[key];
     g.count += row.count;
     g.codes[row.error_code] += row.count;
     if (row.count > g.best_variant) {
@@ -28,9 +32,9 @@ std::vector<UnmatchedSignature> group_unmatched(const std::vector<UnmatchedMessa
   }
   std::vector<UnmatchedSignature> out;
   out.reserve(groups.size());
-  for (auto& [signature, g] : groups) {
+  for (auto& [key, g] : groups) {
     UnmatchedSignature s;
-    s.signature = signature;
+    if (key.empty() || key.front() != '\0') s.signature = key;
     s.count = g.count;
     s.sample_message = std::move(g.sample);
     std::int64_t best = -1;
@@ -43,7 +47,8 @@ std::vector<UnmatchedSignature> group_unmatched(const std::vector<UnmatchedMessa
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return a.count != b.count ? a.count > b.count : a.signature < b.signature;
+    if (a.count != b.count) return a.count > b.count;
+    return a.signature != b.signature ? a.signature < b.signature : a.error_code < b.error_code;
   });
   if (out.size() > top_n) out.resize(top_n);
   return out;

@@ -17,8 +17,9 @@ struct UnmatchedMessageCount {
 
 /// Regroups unmatched messages by `message_signature`, so messages that differ only in
 /// numbers, ids or hex group together. Each signature reports its total count, its most
-/// frequent error code and the message of its most frequent variant. Sorted by count
-/// (descending), then signature; at most `top_n`.
+/// frequent error code and the message of its most frequent variant. Failures without a
+/// message group by error code (several entries with an empty signature). Sorted by count
+/// (descending), then signature, then code; at most `top_n`.
 std::vector<UnmatchedSignature> group_unmatched(const std::vector<UnmatchedMessageCount>& rows,
                                                 std::size_t top_n);
 

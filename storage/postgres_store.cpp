@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tokenizer.hpp"
+#include "core/unmatched_signatures.hpp"
 #include "core/uuid.hpp"
 #include "storage/failure_store.hpp"
 #include "storage/migration_set.hpp"
@@ -33,7 +33,9 @@ constexpr std::size_t kInsertChunkRows = 500;
 // Below this many rows a parameterised INSERT beats COPY's extra round trips.
 constexpr std::size_t kCopyMinRows = 16;
 constexpr std::size_t kFailureColumns = 23;
-/// Distinct (error_code, message) pairs fetched before regrouping misses by signature.
+/// Rows fetched before regrouping misses by signature: one per error code and message with
+/// its digits masked (most variants of one signature differ only there), each counting every
+/// failure of its group, so the cap only matters past this many distinct groups.
 constexpr int kUnmatchedGroupLimit = 5000;
 constexpr const char* kDefaultActor = "api";
 
@@ -707,10 +709,19 @@ class PostgresStore final : public FailureStore {
         s.top_error_codes.push_back({row[0].as<std::string>(), row[1].as<std::int64_t>()});
       }
       s.top_unmatched = top_unmatched(
-          params.exec(tx, "SELECT error_code, error_message, count(*)" + window +
-                              " AND catalog_entry_id IS NULL GROUP BY 1, 2 ORDER BY 3 DESC,"
-                              " 1, 2 LIMIT " +
-                              std::to_string(kUnmatchedGroupLimit)),
+          params.exec(
+              tx,
+              "WITH v AS (SELECT error_code, coalesce(error_message, '') AS msg, count(*) AS n" +
+                  window +
+                  " AND catalog_entry_id IS NULL GROUP BY 1, 2), "
+                  "g AS (SELECT error_code, msg, regexp_replace(msg, '[0-9]', '0', 'g') AS norm, "
+                  "n FROM v), "
+                  "r AS (SELECT error_code, msg, norm, sum(n) OVER (PARTITION BY error_code, "
+                  "norm) AS total, row_number() OVER (PARTITION BY error_code, norm ORDER BY n "
+                  "DESC, msg) AS k FROM g) "
+                  "SELECT error_code, msg, total FROM r WHERE k = 1 ORDER BY total DESC, "
+                  "error_code, norm LIMIT " +
+                  std::to_string(kUnmatchedGroupLimit)),
           query.top_n);
       return s;
     });
@@ -1072,41 +1083,15 @@ class PostgresStore final : public FailureStore {
     return params.exec(tx, sql).size();
   }
 
-  /// Regroups (error_code, message, count) rows by message signature: each group keeps its
-  /// most frequent error code and the message of its largest (first seen) row as the sample.
-  static std::vector<UnmatchedSignature> top_unmatched(const pqxx::result& rows,
+  static std::vector<UnmatchedSignature> top_unmatched(const pqxx::result& result,
                                                        std::size_t top_n) {
-    struct Group {
-      UnmatchedSignature out;
-      std::map<std::string, std::int64_t> by_code;
-    };
-    std::vector<Group> groups;
-    std::unordered_map<std::string, std::size_t> index;
-    for (const auto& row : rows) {
-      const auto code = row[0].as<std::string>();
-      const auto message = opt_text(row[1]).value_or("");
-      const auto n = row[2].as<std::int64_t>();
-      const auto signature = message_signature(message);
-      auto [it, fresh] = index.emplace(signature, groups.size());
-      if (fresh) groups.push_back(Group{UnmatchedSignature{signature, code, 0, message}, {}});
-      Group& g = groups[it->second];
-      g.out.count += n;
-      g.by_code[code] += n;
+    std::vector<UnmatchedMessageCount> rows;
+    rows.reserve(result.size());
+    for (const auto& row : result) {
+      rows.push_back(
+          {row[0].as<std::string>(), opt_text(row[1]).value_or(""), row[2].as<std::int64_t>()});
     }
-    std::vector<UnmatchedSignature> out;
-    out.reserve(groups.size());
-    for (auto& g : groups) {
-      const auto dominant =
-          std::max_element(g.by_code.begin(), g.by_code.end(),
-                           [](const auto& a, const auto& b) { return a.second < b.second; });
-      g.out.error_code = dominant->first;
-      out.push_back(std::move(g.out));
-    }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-      return a.count != b.count ? a.count > b.count : a.signature < b.signature;
-    });
-    if (out.size() > top_n) out.resize(top_n);
-    return out;
+    return group_unmatched(rows, top_n);
   }
 
   StoreOptions options_;

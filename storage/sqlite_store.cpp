@@ -9,6 +9,7 @@
 #include <utility>
 #include <variant>
 
+#include "core/tokenizer.hpp"
 #include "core/unmatched_signatures.hpp"
 #include "storage/failure_store.hpp"
 #include "storage/migration_set.hpp"
@@ -147,6 +148,31 @@ FailureRecord read_record(const Statement& s) {
 }
 
 /// A WHERE clause with its bound values.
+/// Rows per (error_code, signature) of unmatched failures fetched for the stats; each holds
+/// every failure of its group, so the cap only matters past this many distinct groups.
+constexpr int kUnmatchedGroupLimit = 5000;
+constexpr const char* kUnmatchedBySignature_1 =
+    "WITH v AS (SELECT error_code, coalesce(error_message, '') AS msg, count(*) AS n FROM "
+    "failure_matches";
+constexpr const char* kUnmatchedBySignature_2 =
+    " AND catalog_entry_id IS NULL GROUP BY 1, 2), "
+    "g AS (SELECT error_code, msg, failcat_signature(msg) AS sig, n FROM v), "
+    "r AS (SELECT error_code, msg, sig, sum(n) OVER (PARTITION BY error_code, sig) AS total, "
+    "row_number() OVER (PARTITION BY error_code, sig ORDER BY n DESC, msg) AS k FROM g) "
+    "SELECT error_code, msg, total FROM r WHERE k = 1 ORDER BY total DESC, error_code, sig "
+    "LIMIT ";
+
+/// `failcat_signature(message)`: `message_signature` for SQL.
+void sql_message_signature(sqlite3_context* context, int, sqlite3_value** argv) {
+  const auto* text = sqlite3_value_text(argv[0]);
+  const int bytes = sqlite3_value_bytes(argv[0]);
+  const std::string signature = message_signature(
+      text ? std::string_view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(bytes))
+           : std::string_view());
+  sqlite3_result_text(context, signature.data(), static_cast<int>(signature.size()),
+                      SQLITE_TRANSIENT);
+}
+
 struct Where {
   std::string sql = " WHERE 1 = 1";
   std::vector<Value> values;
@@ -451,11 +477,11 @@ class SqliteStore final : public FailureStore {
         while (s.step()) st.top_error_codes.push_back({s.text(0), s.int64(1)});
       }
       {
-        Statement s(db(),
-                    "SELECT error_code, coalesce(error_message, ''), count(*) AS n FROM "
-                    "failure_matches" +
-                        where.sql +
-                        " AND catalog_entry_id IS NULL GROUP BY 1, 2 ORDER BY n DESC LIMIT 5000");
+        // One row per (code, signature): its count and its most frequent message, so that the
+        // regrouping across codes (group_unmatched) sees every unmatched failure however many
+        // variants there are.
+        Statement s(db(), std::string(kUnmatchedBySignature_1) + where.sql +
+                              kUnmatchedBySignature_2 + std::to_string(kUnmatchedGroupLimit));
         s.bind_all(where.values);
         std::vector<UnmatchedMessageCount> rows;
         while (s.step()) rows.push_back({s.text(0), s.text(1), s.int64(2)});
@@ -594,6 +620,11 @@ class SqliteStore final : public FailureStore {
       exec("PRAGMA journal_mode = WAL");
       exec("PRAGMA synchronous = FULL");
       exec("PRAGMA foreign_keys = ON");
+      // Stats group unmatched messages by signature in SQL: exact however many variants.
+      const int fn =
+          sqlite3_create_function(db_, "failcat_signature", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                  nullptr, &sql_message_signature, nullptr, nullptr);
+      if (fn != SQLITE_OK) throw SqliteFailure(fn, "cannot register failcat_signature");
     } catch (...) {
       close();
       throw;

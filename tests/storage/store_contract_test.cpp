@@ -576,6 +576,48 @@ TEST_P(StoreContract, StatsCountAKnownDataSet) {
   EXPECT_EQ(store_->stats(TenantScope::all(), only_b)->total, 1);
 }
 
+TEST_P(StoreContract, TopUnmatchedCountsEveryVariantOfASignature) {
+  // More distinct messages of one signature than the stores fetch groups of, in shuffled
+  // order, then a rarer signature and misses without a message under two codes.
+  std::vector<FailureRecord> rows;
+  constexpr int kVariants = 6'000;
+  for (int i = 0; i < kVariants; ++i) {
+    const int n = (i * 7'919) % kVariants;
+    rows.push_back(miss(kNow + i, "timeout after " + std::to_string(n) + "ms",
+                        n % 3 == 0 ? "TIMEOUT_A" : "TIMEOUT_B"));
+  }
+  for (int i = 0; i < 5; ++i) rows.push_back(miss(kNow + 7'000 + i, "disk quota exceeded", "DISK"));
+  for (int i = 0; i < 4; ++i) {
+    auto r = miss(kNow + 8'000 + i, "", "NO_TEXT_A");
+    if (i == 0) r.error_message.reset();  // NULL and '' both mean "no message"
+    rows.push_back(std::move(r));
+  }
+  for (int i = 0; i < 3; ++i) rows.push_back(miss(kNow + 9'000 + i, "", "NO_TEXT_B"));
+  insert(rows);
+
+  StatsQuery q;
+  q.since = kNow - kMicrosPerHour;
+  q.top_n = 10;
+  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ASSERT_EQ(stats->top_unmatched.size(), 4u);
+  const auto& top = stats->top_unmatched;
+  EXPECT_EQ(top[0].signature, "timeout after <num>ms");
+  EXPECT_EQ(top[0].count, kVariants);
+  EXPECT_EQ(top[0].error_code, "TIMEOUT_B");  // two thirds of the variants
+  EXPECT_EQ(top[0].sample_message.rfind("timeout after ", 0), 0u) << top[0].sample_message;
+  EXPECT_EQ(top[1].signature, "disk quota exceeded");
+  EXPECT_EQ(top[1].count, 5);
+  EXPECT_EQ(top[1].sample_message, "disk quota exceeded");
+  // Failures without a message: one entry per code, not one for all of them.
+  EXPECT_EQ(top[2].signature, "");
+  EXPECT_EQ(top[2].error_code, "NO_TEXT_A");
+  EXPECT_EQ(top[2].count, 4);
+  EXPECT_EQ(top[3].signature, "");
+  EXPECT_EQ(top[3].error_code, "NO_TEXT_B");
+  EXPECT_EQ(top[3].count, 3);
+}
+
 TEST_P(StoreContract, StatsEqualDirectCountsOfAKnownDataSet) {
   // Every combination of the columns stats group or count by, some outside the window or of
   // another tenant; the expected figures are counted here, row by row.
