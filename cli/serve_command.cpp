@@ -203,7 +203,7 @@ int serve_command(const std::vector<std::string>& args) {
   http.large_body_routes = {"/api/v1/failures/batch"};
   HttpServer server(http, router, metrics, keys ? make_api_key_gate(keys) : RequestGate{});
   if (auto started = server.start(); !started) {
-    std::cerr << "failcat: FAILCAT_PORT: " << started.error().message << "\n";
+    std::cerr << "failcat: FAILCAT_HOST, FAILCAT_PORT: " << started.error().message << "\n";
     service.stop(clock.steady());
     return kExitFailure;
   }

@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -15,8 +17,14 @@ namespace {
 
 using Setter = std::function<std::optional<std::string>(Config&, const std::string&)>;
 
+/// A number as written in a setting: an optional '-' and then a digit (no blanks, no '+').
+bool starts_like_a_number(const std::string& text) {
+  const std::size_t i = !text.empty() && text[0] == '-' ? 1 : 0;
+  return i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.');
+}
+
 std::optional<std::int64_t> parse_int(const std::string& text) {
-  if (text.empty()) return std::nullopt;
+  if (!starts_like_a_number(text)) return std::nullopt;
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
@@ -25,7 +33,7 @@ std::optional<std::int64_t> parse_int(const std::string& text) {
 }
 
 std::optional<double> parse_double(const std::string& text) {
-  if (text.empty()) return std::nullopt;
+  if (!starts_like_a_number(text)) return std::nullopt;
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
@@ -42,6 +50,23 @@ Setter int_in(int Config::*field, std::int64_t lo, std::int64_t hi) {
     c.*field = static_cast<int>(*n);
     return std::nullopt;
   };
+}
+
+/// An address literal, or a name made of letters, digits, '-' and '.' (resolved when the
+/// server binds). All digits and dots must be an IPv4 address.
+bool valid_listen_host(const std::string& host) {
+  if (host.empty() || host.size() > 253) return false;
+  unsigned char buffer[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, host.c_str(), buffer) == 1) return true;
+  if (inet_pton(AF_INET6, host.c_str(), buffer) == 1) return true;
+  bool only_digits_and_dots = true;
+  for (const char ch : host) {
+    const bool alnum =
+        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    if (!alnum && ch != '-' && ch != '.') return false;
+    if (ch != '.' && !(ch >= '0' && ch <= '9')) only_digits_and_dots = false;
+  }
+  return !only_digits_and_dots && host.front() != '-' && host.front() != '.';
 }
 
 Setter text(std::string Config::*field, bool allow_empty = true) {
@@ -81,7 +106,13 @@ struct OptionDef {
 const std::vector<OptionDef>& option_defs() {
   static const std::vector<OptionDef> kDefs = {
       {{"FAILCAT_HOST", "--host", "127.0.0.1", "Address to listen on."},
-       text(&Config::host, false)},
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!valid_listen_host(v)) {
+           return "'" + v + "' is not an IPv4 or IPv6 address or a host name";
+         }
+         c.host = v;
+         return std::nullopt;
+       }},
       {{"FAILCAT_PORT", "--port", "8080", "TCP port to listen on (0 picks a free one)."},
        int_in(&Config::port, 0, 65535)},
       {{"DATABASE_URL", "--database-url", "",

@@ -109,10 +109,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"FAILCAT_ALERT_MISS_RATE", "1.5"}, BadValue{"FAILCAT_ALERT_MIN_FAILURES", "0"},
         BadValue{"FAILCAT_ALERT_COOLDOWN_SECONDS", "soon"},
         BadValue{"FAILCAT_API_KEYS_FILE", "/nonexistent/keys.json"},
-        BadValue{"DATABASE_URL_FILE", "/nonexistent/url"}),
+        BadValue{"DATABASE_URL_FILE", "/nonexistent/url"}, BadValue{"FAILCAT_PORT", " 80"},
+        BadValue{"FAILCAT_PORT", "+80"}, BadValue{"FAILCAT_PERSIST_TIMEOUT_SECONDS", " 2"},
+        BadValue{"FAILCAT_HOST", "not_a_host"}, BadValue{"FAILCAT_HOST", "999.1.1.1"},
+        BadValue{"FAILCAT_HOST", ""}, BadValue{"FAILCAT_HOST", "-h"}),
     [](const auto& info) {
       return std::string(info.param.variable) + "_" + std::to_string(info.index);
     });
+
+TEST(Config, HostsTakeAddressesAndNames) {
+  for (const char* host :
+       {"127.0.0.1", "0.0.0.0", "::1", "::", "localhost", "failcat-1.internal"}) {
+    auto env = base_env();
+    env["FAILCAT_HOST"] = host;
+    auto config = parse_config(env, {});
+    ASSERT_TRUE(config.ok()) << host << ": " << config.error().message;
+    EXPECT_EQ(config->host, host);
+  }
+}
 
 TEST(Config, UnknownFlagAndMissingValueAreRejected) {
   auto unknown = parse_config(base_env(), {"--colour", "red"});
