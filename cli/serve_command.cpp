@@ -5,11 +5,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "actors/failure_service.hpp"
 #include "actors/pipeline_options.hpp"
@@ -57,6 +64,37 @@ bool migrate_at_start(const Config& config) {
   }
   std::cerr << "failcat: migrations failed: " << applied.error().message << "\n";
   return false;
+}
+
+/// Creates `dir` when missing and checks that files can be made in it.
+std::optional<std::string> unusable_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return "cannot create " + dir + ": " + ec.message();
+  if (!std::filesystem::is_directory(dir, ec)) return dir + " is not a directory";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return "cannot write in " + dir + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
+}
+
+/// The local directories the server writes to, checked before anything starts: a path it
+/// can never use is a configuration error (exit 2), not a server that stays unready.
+bool local_paths_usable(const Config& config) {
+  std::vector<std::pair<const char*, std::string>> dirs;
+  if (config.durability == Durability::wal) dirs.emplace_back("FAILCAT_WAL_DIR", config.wal_dir);
+  if (!config.export_dir.empty()) dirs.emplace_back("FAILCAT_EXPORT_DIR", config.export_dir);
+  if (config.database_url.empty()) {
+    const auto parent = std::filesystem::path(config.sqlite_path).parent_path();
+    dirs.emplace_back("FAILCAT_SQLITE_PATH", parent.empty() ? "." : parent.string());
+  }
+  for (const auto& [variable, dir] : dirs) {
+    if (auto problem = unusable_dir(dir)) {
+      std::cerr << "failcat: " << variable << ": " << *problem << "\n";
+      return false;
+    }
+  }
+  return true;
 }
 
 /// Loads the keys file at start; a bad file stops start-up naming the entry.
@@ -151,6 +189,7 @@ int serve_command(const std::vector<std::string>& args) {
               << " is invalid: " << describe(loaded.problems.front()) << "\n";
     return kExitUsage;
   }
+  if (!local_paths_usable(*config)) return kExitUsage;
 
   // Signals go to the waiting main thread only: block them before any thread starts.
   sigset_t signals;

@@ -118,6 +118,24 @@ class ProtectedMode(unittest.TestCase):
         self.assertEqual(out.returncode, 2, out)
 
 
+    def test_settings_it_can_never_use_stop_start_up_naming_them(self):
+        workdir = tempfile.mkdtemp(prefix="failcat-paths-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        blocker = os.path.join(workdir, "a-file")
+        with open(blocker, "w") as f:
+            f.write("not a directory\n")
+        cases = [({"FAILCAT_WAL_DIR": os.path.join(blocker, "wal")}, "FAILCAT_WAL_DIR"),
+                 ({"FAILCAT_EXPORT_DIR": os.path.join(blocker, "exports")}, "FAILCAT_EXPORT_DIR"),
+                 ({"FAILCAT_SQLITE_PATH": os.path.join(blocker, "db", "f.db")}, "FAILCAT_SQLITE_PATH"),
+                 ({"FAILCAT_HOST": "not_a_host"}, "FAILCAT_HOST"),
+                 ({"FAILCAT_PORT": "+8080"}, "FAILCAT_PORT")]
+        for env, setting in cases:
+            with self.subTest(setting=setting):
+                out = self.run_serve(env)
+                self.assertEqual(out.returncode, 2, out)
+                self.assertIn("failcat: " + setting + ":", out.stderr)
+
+
 class KeysCommand(unittest.TestCase):
     def test_add_list_remove(self):
         keys = KeysFile(self)
