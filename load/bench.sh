@@ -26,7 +26,7 @@ WAL_BASE=${WAL_BASE:-}
 section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 BUILD=${BUILD_DIR:-$ROOT/build}
 BIN=$BUILD/failcat
-LOAD=$BUILD/load/failcat-load
+LOAD=$BUILD/failcat-load
 CATALOG=$ROOT/config/failure_catalog.json
 mkdir -p "$OUT"
 [ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "build first: cmake --build build --target failcat failcat-load" >&2; exit 1; }

@@ -24,7 +24,7 @@ DURATION=${DURATION:-5}
 WARM=${WARM:-0}
 SETTINGS=${SETTINGS:-disk memory breaker_open tmpfs}
 BIN=${BIN:-$ROOT/build/failcat}
-LOAD=${LOAD:-$ROOT/build/load/failcat-load}
+LOAD=${LOAD:-$ROOT/build/failcat-load}
 CATALOG=$ROOT/config/failure_catalog.json
 [ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "build first: cmake --build build --target failcat failcat-load" >&2; exit 1; }
 mkdir -p "$OUT"
