@@ -163,10 +163,11 @@ class HttpServer::Impl final : public Http::Handler {
     for (auto& c : connection) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const bool wants_close = connection.find("close") != std::string::npos;
     const bool keep_alive = wire.version() == Http::Version::Http11 && !wants_close;
-    if (keep_alive) {
-      writer.headers().remove<Http::Header::Connection>();
-      writer.headers().add<Http::Header::Connection>(Http::ConnectionControl::KeepAlive);
-    }
+    // Said explicitly either way: Pistache echoes an HTTP/1.0 client's `keep-alive`, which
+    // this server does not honour (it closes HTTP/1.0 connections after the answer).
+    writer.headers().remove<Http::Header::Connection>();
+    writer.headers().add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
+                                                              : Http::ConnectionControl::Close);
     // Pistache writes `Connection: close` but leaves the socket open; close it once the answer
     // is out, as the header promises.
     std::shared_ptr<Tcp::Peer> closing_peer;

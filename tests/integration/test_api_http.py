@@ -83,7 +83,9 @@ class HttpLayerTest(SharedServerCase):
     def test_connection_close_is_honoured(self):
         for request in (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                         b"GET /api/v1/nope HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n",
-                        b"GET /healthz HTTP/1.0\r\n\r\n"):
+                        b"GET /healthz HTTP/1.0\r\n\r\n",
+                        # HTTP/1.0 keep-alive is not offered: the answer says so and closes.
+                        b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"):
             with self.subTest(request=request):
                 sock = self.connect()
                 sock.sendall(request)
