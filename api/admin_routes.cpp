@@ -90,6 +90,9 @@ void add_admin_routes(Router& router, ApiContext& ctx) {
         if (auto none = require_no_params(request.query); !none) {
           return respond(error_response(none.error(), request.request_id));
         }
+        if (auto empty = parse_empty_body(request.body); !empty) {
+          return respond(error_response(empty.error(), request.request_id));
+        }
         const auto result = reload_catalog(ctx.catalog, ctx.metrics, ctx.catalog_path);
         if (!result.ok) {
           auto response = problem_response(

@@ -489,6 +489,14 @@ Result<BulkRecoveryRequest> parse_bulk_recovery(std::string_view body, Micros no
   }
 }
 
+Status parse_empty_body(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return ok_status();
+  auto doc = parse_json_body(body);
+  if (!doc) return doc.error();
+  const FieldReader fields(*doc, "");
+  return fields.reject_unknown(std::array<std::string_view, 0>{});
+}
+
 Result<BreakerAction> parse_breaker_action(std::string_view body) {
   auto doc = parse_json_body(body);
   if (!doc) return doc.error();

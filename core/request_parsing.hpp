@@ -66,6 +66,10 @@ FailureRecord to_failure_record(FailureInput&& in, std::string id, Micros create
 
 Result<nlohmann::json> parse_json_body(std::string_view body);
 
+/// For routes that take no body: nothing (or blanks), or an empty JSON object. Anything else
+/// is refused like an unknown field.
+Status parse_empty_body(std::string_view body);
+
 /// Validates one failure object. `field_prefix` ("" or "failures[3].") is put in front of every
 /// field an error names. Unknown fields, wrong types and out-of-range values are rejected;
 /// `null` for an optional field means absent. Never throws.

@@ -400,6 +400,17 @@ TEST(BulkRecovery, RejectsBadInput) {
   EXPECT_TRUE(parse_bulk_recovery(R"({"recovery_succeeded":true,"since_hours":8760})", kNow).ok());
 }
 
+TEST(RequestParsing, RoutesWithoutABodyTakeNothingOrAnEmptyObject) {
+  EXPECT_TRUE(parse_empty_body(""));
+  EXPECT_TRUE(parse_empty_body(" \r\n"));
+  EXPECT_TRUE(parse_empty_body("{}"));
+  const auto field = parse_empty_body(R"({"x":1})");
+  ASSERT_FALSE(field);
+  EXPECT_EQ(field.error().field, "x");
+  EXPECT_EQ(parse_empty_body("[]").error().field, "body");
+  EXPECT_EQ(parse_empty_body("nonsense").error().field, "body");
+}
+
 TEST(BreakerAction, ParsesTheThreeActions) {
   EXPECT_EQ(*parse_breaker_action(R"({"action":"open"})"), BreakerAction::open);
   EXPECT_EQ(*parse_breaker_action(R"({"action":"close"})"), BreakerAction::close);

@@ -236,6 +236,10 @@ class QueryTest(SharedServerCase):
         self.assertEqual(r.status, 200, r)
         self.assertDocumented("POST", "/api/v1/catalog/reload", r)
         self.assertEqual(r.json()["version"], catalog["version"])
+        self.assertEqual(self.api.post(API + "/catalog/reload", {}).status, 200)
+        # The route takes no body: a field in one is refused like any unknown field.
+        r = self.api.post(API + "/catalog/reload", {"path": "/etc/passwd"})
+        self.assertProblem(r, 400, field="path")
 
     def test_operations_routes(self):
         for path in ("/healthz", "/livez", "/readyz", "/metrics", "/ui", "/ui/app.js", "/ui/app.css"):
