@@ -554,8 +554,12 @@ class SqliteStore final : public FailureStore {
         s.bind_all({t, batch_limit});
         s.run();
         deleted = sqlite3_changes(db());
-        Statement keys(db(), "DELETE FROM failure_idempotency WHERE created_at < ?");
-        keys.bind_all({t});
+        // Bounded like the failures: a first run over years of keys is many short
+        // transactions, not one that holds the database.
+        Statement keys(db(),
+                       "DELETE FROM failure_idempotency WHERE rowid IN (SELECT rowid FROM "
+                       "failure_idempotency WHERE created_at < ? LIMIT ?)");
+        keys.bind_all({t, batch_limit + deleted});
         keys.run();
       });
       return deleted;

@@ -785,6 +785,25 @@ TEST_P(StoreContract, RetentionDeletesOldRowsInBatches) {
   EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_recovery_events"), 0);
 }
 
+TEST_P(StoreContract, RetentionDeletesOldIdempotencyKeysInBatchesToo) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 7; ++i) {
+    rows.push_back(record(kNow - 40 * 24 * kMicrosPerHour + i));
+    rows.back().idempotency_key = "old-" + std::to_string(i);
+  }
+  rows.push_back(record(kNow));
+  rows.back().idempotency_key = "new";
+  insert(rows);
+  ASSERT_EQ(backend_->query_int("SELECT count(*) FROM failure_idempotency"), 8);
+  const Micros cutoff = kNow - 30 * 24 * kMicrosPerHour;
+  EXPECT_EQ(*store_->delete_older_than(cutoff, 3), 3);
+  // At most the batch plus the keys of the failures it deleted: 6 of the 7 old keys.
+  EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_idempotency"), 2);
+  while (*store_->delete_older_than(cutoff, 3) > 0) {
+  }
+  EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_idempotency"), 1);
+}
+
 TEST_P(StoreContract, PingWorks) {
   EXPECT_TRUE(store_->ping().ok());
 }
