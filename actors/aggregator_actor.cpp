@@ -16,6 +16,7 @@
 #include "config/logging.hpp"
 #include "core/failure_json.hpp"
 #include "core/miss_rate_alert.hpp"
+#include "core/rollup_window.hpp"
 #include "core/thread_name.hpp"
 #include "metrics/metrics.hpp"
 
@@ -27,17 +28,15 @@ constexpr int kRetentionBatchesPerRun = 50;
 constexpr int kFirstRollupHours = 48;
 /// How far back a run reaches at most to catch up on hours it missed.
 constexpr int kMaxCatchUpHours = 7 * 24;
+/// At most this many hours per rollup statement: a long catch-up is several short ones.
+constexpr int kRollupStepHours = 24;
+constexpr std::int64_t kMaxExportRows = 1'000'000;
 
 struct AggregatorState {
   std::unique_ptr<FailureStore> store;
   std::uint64_t store_generation = 0;
   std::unique_ptr<MissRateAlert> alert;
-  /// The first hour the next run recomputes: 0 before the first run (which reaches back
-  /// kFirstRollupHours), then the hour before the last run that saw everything acknowledged
-  /// in the database. Runs that fail, are skipped, or happen while rows still wait in the
-  /// write-ahead log leave it where it was, so the hours they could not see are recomputed
-  /// once the database has them.
-  Micros rollup_from = 0;
+  RollupWindow window{kFirstRollupHours, kMaxCatchUpHours};
   bool leader = false;
   static inline const char* name = "failcat.aggregator";
 };
@@ -80,7 +79,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   auto& store = *st.store;
   const auto& o = ctx->options;
   // The jobs wait with everything else while the breaker isolates the database; the hours
-  // that fall in the gap are recomputed by a later run (see `rollup_from`).
+  // that fall in the gap are recomputed by a later run (see RollupWindow).
   if (ctx->status.database_isolated(ctx->clock.steady())) return false;
   auto leader = store.try_acquire_leadership();
   if (!leader) {
@@ -102,33 +101,38 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   bool ok = true;
   const Micros now = ctx->clock.now();
   const Micros current = floor_hour(now);
-  // Read before the rollup: rows acknowledged by then and still in the log would be missed.
-  const bool all_stored = ctx->status.pending_rows.load() == 0;
-  const Micros from = st.rollup_from == 0
-                          ? current - kFirstRollupHours * kMicrosPerHour
-                          : std::max(std::min(st.rollup_from, current - kMicrosPerHour),
-                                     current - kMaxCatchUpHours * kMicrosPerHour);
-  if (auto rolled = store.rollup_aggregates(from, current + kMicrosPerHour, now); !rolled) {
-    log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
-    ok = false;
-    if (st.rollup_from == 0) st.rollup_from = from;
-  } else {
-    st.rollup_from = all_stored ? current - kMicrosPerHour : from;
+  // Read before the rollup (stored first): see RollupWindow.
+  const std::uint64_t stored = ctx->status.stored_through.load();
+  const std::uint64_t acknowledged = ctx->status.acknowledged_through.load();
+  const Micros from = st.window.begin(current);
+  for (Micros step = from; step <= current && ok; step += kRollupStepHours * kMicrosPerHour) {
+    const Micros to = std::min(step + kRollupStepHours * kMicrosPerHour, current + kMicrosPerHour);
+    if (auto rolled = store.rollup_aggregates(step, to, now); !rolled) {
+      log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
+      ok = false;
+    }
   }
+  st.window.finish(ok, current, acknowledged, stored);
 
   if (ok && !o.export_dir.empty()) {
     AggregateQuery q;
     q.since = from;
-    q.limit = 1'000'000;
+    q.limit = kMaxExportRows;
     auto rows = store.aggregates(TenantScope::all(), q);
     if (!rows) {
       ok = false;
     } else {
-      // Every hour recomputed that holds rows; the current and the previous hour always.
+      // Every recomputed hour that holds rows; the current and the previous hour always. Rows
+      // come newest first: when the limit cut them, the oldest hour returned may be partial
+      // and is left for a later run rather than exported in part.
+      Micros oldest_complete = from;
+      if (rows->size() >= static_cast<std::size_t>(q.limit) && !rows->empty()) {
+        oldest_complete = rows->back().bucket_start + kMicrosPerHour;
+      }
       std::set<Micros> hours{current - kMicrosPerHour, current};
       for (const auto& row : *rows) hours.insert(row.bucket_start);
       for (const Micros hour : hours) {
-        if (hour < from || hour > current) continue;
+        if (hour < from || hour < oldest_complete || hour > current) continue;
         if (auto written = export_hour(o.export_dir, hour, *rows); !written) {
           log_event(LogLevel::warn, "aggregator: export failed",
                     {{"error", written.error().message}});

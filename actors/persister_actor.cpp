@@ -196,6 +196,9 @@ void publish(Self self, PipelineContext* ctx) {
   auto& st = self->state;
   const std::uint64_t end = ready_end(self, ctx);
   const std::uint64_t backlog = end > st.stored_through ? end - st.stored_through : 0;
+  // Stored first: a reader that sees a new acknowledgement never sees an older store mark.
+  ctx->status.stored_through = st.stored_through;
+  ctx->status.acknowledged_through = end;
   ctx->status.pending_rows = backlog;
   if (st.wal) {
     const auto stats = st.wal->stats();

@@ -38,6 +38,11 @@ class PipelineStatus {
   std::atomic<std::uint64_t> wal_bytes{0};
   std::atomic<std::uint64_t> wal_backlog_rows{0};
   std::atomic<std::uint64_t> pending_rows{0};  ///< Accepted, not yet stored.
+  /// Positions (WAL LSNs, or counts in memory mode): every acknowledged failure is at or
+  /// below `acknowledged_through`; all up to `stored_through` are in the database (or, in
+  /// memory mode, dropped).
+  std::atomic<std::uint64_t> acknowledged_through{0};
+  std::atomic<std::uint64_t> stored_through{0};
   std::atomic<bool> wal_failed{false};
   std::atomic<bool> wal_full{false};
   std::atomic<bool> persister_ready{false};

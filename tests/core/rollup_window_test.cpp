@@ -1,0 +1,67 @@
+#include "core/rollup_window.hpp"
+
+#include <gtest/gtest.h>
+
+namespace failcat {
+namespace {
+
+constexpr Micros kHour = kMicrosPerHour;
+constexpr Micros kNoon = 1'000 * kHour;  // some whole hour
+
+TEST(RollupWindow, TheFirstRunReachesBackItsFirstHours) {
+  RollupWindow w(48, 168);
+  EXPECT_EQ(w.begin(kNoon), kNoon - 48 * kHour);
+}
+
+TEST(RollupWindow, UnderSteadyLoadTheWindowStaysShort) {
+  // Hourly runs. Failures are always on their way (acknowledged beyond what is stored), but
+  // each run's mark is stored by the next run: the window moves up hour by hour.
+  RollupWindow w(48, 168);
+  std::uint64_t acked = 100;
+  Micros hour = kNoon;
+  w.finish(true, hour, acked, acked - 5);
+  for (int run = 0; run < 10; ++run) {
+    hour += kHour;
+    const std::uint64_t stored = acked + 3;  // the previous mark is in, newer rows are not
+    acked += 50;
+    if (run > 0) {
+      EXPECT_EQ(w.begin(hour), hour - 3 * kHour) << run;
+    }
+    w.finish(true, hour, acked, stored);
+  }
+  EXPECT_EQ(w.begin(hour + kHour), hour - 2 * kHour);
+}
+
+TEST(RollupWindow, HoursWhoseFailuresWaitedInTheLogAreRecomputedOnceStored) {
+  RollupWindow w(48, 168);
+  w.finish(true, kNoon, 100, 100);
+  w.finish(true, kNoon + kHour, 100, 100);
+  EXPECT_EQ(w.begin(kNoon + 2 * kHour), kNoon - kHour);
+  // From 14:00 the database is away: acknowledgements reach 600, the table stays at 100.
+  for (int h = 2; h <= 6; ++h) w.finish(true, kNoon + h * kHour, 100 + 100 * (h - 1), 100);
+  EXPECT_EQ(w.begin(kNoon + 7 * kHour), kNoon);  // the outage's hours, every run
+  // Back at 19:00: this run reads the table with all 600 stored and recomputes the outage's
+  // hours; after it the window moves up.
+  w.finish(true, kNoon + 7 * kHour, 620, 600);
+  EXPECT_EQ(w.begin(kNoon + 8 * kHour), kNoon + 5 * kHour);
+  w.finish(true, kNoon + 8 * kHour, 640, 620);
+  EXPECT_EQ(w.begin(kNoon + 9 * kHour), kNoon + 6 * kHour);
+}
+
+TEST(RollupWindow, AFailedRunMovesNothing) {
+  RollupWindow w(48, 168);
+  w.finish(true, kNoon, 10, 10);
+  w.finish(true, kNoon + kHour, 20, 20);
+  const Micros before = w.begin(kNoon + 2 * kHour);
+  w.finish(false, kNoon + 2 * kHour, 30, 30);
+  EXPECT_EQ(w.begin(kNoon + 3 * kHour), before);
+}
+
+TEST(RollupWindow, NeverReachesBackFurtherThanItsBound) {
+  RollupWindow w(48, 168);
+  w.finish(false, kNoon, 0, 0);
+  EXPECT_EQ(w.begin(kNoon + 500 * kHour), kNoon + 500 * kHour - 168 * kHour);
+}
+
+}  // namespace
+}  // namespace failcat
