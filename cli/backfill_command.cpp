@@ -229,8 +229,11 @@ int backfill_command(const std::vector<std::string>& args) {
   if (!flush()) return kExitFailure;
   std::cout << "read " << summary.read << ", imported " << summary.imported << ", duplicates "
             << summary.duplicates << ", rejected " << summary.rejected << "\n";
-  if (earliest <= latest) {
-    auto rolled = store.rollup_aggregates(earliest, latest + 1, clock.now());
+  // A day per statement: months of history are many short transactions, not one that holds
+  // the database (or runs into the statement timeout on every re-run).
+  constexpr Micros kDay = 24 * kMicrosPerHour;
+  for (Micros day = floor_hour(earliest); earliest <= latest && day <= latest; day += kDay) {
+    auto rolled = store.rollup_aggregates(day, std::min(day + kDay, latest + 1), clock.now());
     if (!rolled) {
       std::cerr << "failcat: the rollups of the imported hours failed: " << rolled.error().message
                 << "\n(the rows are stored; re-run the same file to retry)\n";
