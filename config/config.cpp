@@ -17,10 +17,12 @@ namespace {
 
 using Setter = std::function<std::optional<std::string>(Config&, const std::string&)>;
 
-/// A number as written in a setting: an optional '-' and then a digit (no blanks, no '+').
+/// A number as written in a setting: an optional '-', then decimal digits, a point and an
+/// exponent (no blanks, no '+' in front, no hexadecimal, no inf or nan).
 bool starts_like_a_number(const std::string& text) {
   const std::size_t i = !text.empty() && text[0] == '-' ? 1 : 0;
-  return i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.');
+  if (i >= text.size() || !((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) return false;
+  return text.find_first_not_of("0123456789.eE+-") == std::string::npos;
 }
 
 std::optional<std::int64_t> parse_int(const std::string& text) {
@@ -52,8 +54,9 @@ Setter int_in(int Config::*field, std::int64_t lo, std::int64_t hi) {
   };
 }
 
-/// An address literal, or a name made of letters, digits, '-' and '.' (resolved when the
-/// server binds). All digits and dots must be an IPv4 address.
+/// An address literal, or a name made of letters, digits, '-', '_' and '.' (resolved when the
+/// server binds; container host names often hold '_'). All digits and dots must be an IPv4
+/// address.
 bool valid_listen_host(const std::string& host) {
   if (host.empty() || host.size() > 253) return false;
   unsigned char buffer[sizeof(in6_addr)];
@@ -63,7 +66,7 @@ bool valid_listen_host(const std::string& host) {
   for (const char ch : host) {
     const bool alnum =
         (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-    if (!alnum && ch != '-' && ch != '.') return false;
+    if (!alnum && ch != '-' && ch != '_' && ch != '.') return false;
     if (ch != '.' && !(ch >= '0' && ch <= '9')) only_digits_and_dots = false;
   }
   return !only_digits_and_dots && host.front() != '-' && host.front() != '.';

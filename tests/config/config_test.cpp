@@ -111,7 +111,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"FAILCAT_API_KEYS_FILE", "/nonexistent/keys.json"},
         BadValue{"DATABASE_URL_FILE", "/nonexistent/url"}, BadValue{"FAILCAT_PORT", " 80"},
         BadValue{"FAILCAT_PORT", "+80"}, BadValue{"FAILCAT_PERSIST_TIMEOUT_SECONDS", " 2"},
-        BadValue{"FAILCAT_HOST", "not_a_host"}, BadValue{"FAILCAT_HOST", "999.1.1.1"},
+        BadValue{"FAILCAT_HOST", "not a host"}, BadValue{"FAILCAT_HOST", "999.1.1.1"},
+        BadValue{"FAILCAT_PERSIST_TIMEOUT_SECONDS", "0x10"},
+        BadValue{"FAILCAT_ALERT_MISS_RATE", "0x0.8"}, BadValue{"FAILCAT_ALERT_MISS_RATE", "nan"},
         BadValue{"FAILCAT_HOST", ""}, BadValue{"FAILCAT_HOST", "-h"}),
     [](const auto& info) {
       return std::string(info.param.variable) + "_" + std::to_string(info.index);
@@ -119,7 +121,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Config, HostsTakeAddressesAndNames) {
   for (const char* host :
-       {"127.0.0.1", "0.0.0.0", "::1", "::", "localhost", "failcat-1.internal"}) {
+       {"127.0.0.1", "0.0.0.0", "::1", "::", "localhost", "failcat-1.internal", "failcat_api"}) {
     auto env = base_env();
     env["FAILCAT_HOST"] = host;
     auto config = parse_config(env, {});
