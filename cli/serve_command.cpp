@@ -84,7 +84,8 @@ bool local_paths_usable(const Config& config) {
   std::vector<std::pair<const char*, std::string>> dirs;
   if (config.durability == Durability::wal) dirs.emplace_back("FAILCAT_WAL_DIR", config.wal_dir);
   if (!config.export_dir.empty()) dirs.emplace_back("FAILCAT_EXPORT_DIR", config.export_dir);
-  if (config.database_url.empty()) {
+  if (config.database_url.empty() && config.sqlite_path != ":memory:" &&
+      config.sqlite_path.rfind("file:", 0) != 0) {
     const auto parent = std::filesystem::path(config.sqlite_path).parent_path();
     dirs.emplace_back("FAILCAT_SQLITE_PATH", parent.empty() ? "." : parent.string());
   }
