@@ -43,8 +43,8 @@ struct MatchResult {
 /// Tiers, first hit wins; codes compared trimmed and ASCII case-insensitively:
 /// 1. exact: a hash lookup of the code in all `error_codes`;
 /// 2. prefix: the longest of all `code_prefixes` that starts the code (a trie walk);
-/// 3. pattern: one RE2 set over all `message_patterns`, run on the first 10,000 bytes of the
-///    message; the lowest (entry, pattern) position among the hits wins;
+/// 3. pattern: one RE2 set over all `message_patterns`, run on the message (its first
+///    `kMaxPatternInputBytes`); the lowest (entry, pattern) position among the hits wins;
 /// 4. fuzzy: Jaccard similarity of the message's token set (`tokenize_message`) against each
 ///    example's, candidates found through an inverted index with prefix filtering; the best
 ///    similarity >= 0.6 wins, ties to the earliest example in catalog order;

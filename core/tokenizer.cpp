@@ -6,6 +6,7 @@ namespace failcat {
 namespace {
 
 constexpr std::size_t kMaxSignatureBytes = 200;
+constexpr std::size_t kSignatureInputBytes = 4096;
 
 bool is_word_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -88,6 +89,8 @@ std::vector<std::string> tokenize_message(std::string_view message) {
 }
 
 std::string message_signature(std::string_view message) {
+  // 200 bytes of tokens never need more than the message's first few kilobytes.
+  if (message.size() > kSignatureInputBytes) message = message.substr(0, kSignatureInputBytes);
   std::string sig;
   for (const auto& token : tokenize_message(message)) {
     if (sig.size() + token.size() + 1 > kMaxSignatureBytes) break;

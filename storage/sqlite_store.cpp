@@ -163,14 +163,20 @@ constexpr const char* kUnmatchedBySignature_2 =
     "LIMIT ";
 
 /// `failcat_signature(message)`: `message_signature` for SQL.
-void sql_message_signature(sqlite3_context* context, int, sqlite3_value** argv) {
-  const auto* text = sqlite3_value_text(argv[0]);
-  const int bytes = sqlite3_value_bytes(argv[0]);
-  const std::string signature = message_signature(
-      text ? std::string_view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(bytes))
-           : std::string_view());
-  sqlite3_result_text(context, signature.data(), static_cast<int>(signature.size()),
-                      SQLITE_TRANSIENT);
+/// No exception may cross SQLite's C frames: out of memory is reported to SQLite instead.
+void sql_message_signature(sqlite3_context* context, int, sqlite3_value** argv) noexcept {
+  try {
+    const auto* text = sqlite3_value_text(argv[0]);
+    const int bytes = sqlite3_value_bytes(argv[0]);
+    const std::string signature =
+        message_signature(text ? std::string_view(reinterpret_cast<const char*>(text),
+                                                  static_cast<std::size_t>(bytes))
+                               : std::string_view());
+    sqlite3_result_text(context, signature.data(), static_cast<int>(signature.size()),
+                        SQLITE_TRANSIENT);
+  } catch (...) {
+    sqlite3_result_error_nomem(context);
+  }
 }
 
 struct Where {
