@@ -117,6 +117,7 @@ class DurabilityTestCase(unittest.TestCase):
         harness.wait_until(lambda: len(stored_ids(client, run_id) or []) >= len(acked), timeout=60,
                            message="%d acknowledged failures stored" % len(acked))
         ids = stored_ids(client, run_id)
+        self.assertIsNotNone(ids, "reads refused after the rows were stored")
         self.assertEqual(len(ids), len(set(ids)), "a failure is stored twice")
         missing = set(acked) - set(ids)
         self.assertFalse(missing, "acknowledged but not stored: %s" % sorted(missing)[:5])
