@@ -502,9 +502,21 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
   return rows;
 }
 
+/// Batches in flight at once: one while probing; every storage connection for rows still in
+/// memory (live traffic); half of them, at least one, for a backlog re-read from the log, so
+/// that catching up after an outage leaves the database and the machine room for live traffic
+/// (measured in docs/benchmarks.md).
+std::size_t batch_limit(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  if (st.probing) return 1;
+  const bool from_memory = !st.pending.empty() && st.pending.front().lsn == st.next_send_lsn;
+  const std::size_t all = max_batches_in_flight(ctx);
+  return from_memory ? all : std::max<std::size_t>(1, all / 2);
+}
+
 void try_flush(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  while (st.inflight.size() < (st.probing ? 1 : max_batches_in_flight(ctx))) {
+  while (st.inflight.size() < batch_limit(self, ctx)) {
     const Micros now = ctx->clock.steady();
     if (now < st.retry_not_before) {
       arm_flush(self, st.retry_not_before - now);

@@ -546,6 +546,30 @@ TEST(FailureService, OperatorCanForceTheBreakerOpenAndBack) {
   EXPECT_TRUE(eventually([&] { return unpersisted_bytes(f) == 0; }));
 }
 
+TEST(FailureService, ABacklogDrainsOverHalfTheConnections) {
+  PipelineFixture f;
+  f.options().storage_actors = 4;
+  f.options().memory_rows = 100;  // the backlog is re-read from the log
+  auto& service = f.start();
+  std::promise<void> opened;
+  service.breaker(BreakerAction::open, [&](const BreakerView&) { opened.set_value(); });
+  opened.get_future().get();
+  Waiter w;
+  constexpr int kRows = 6'000;
+  for (int i = 0; i < kRows; ++i)
+    service.ingest({input("backlog", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(kRows, std::chrono::seconds(60)), static_cast<std::size_t>(kRows));
+  for (const auto& r : w.results()) ASSERT_TRUE(r.ok()) << r.error().message;
+  f.store().stall_ms = 50;  // each insert holds its connection a while
+  std::promise<void> released;
+  service.breaker(BreakerAction::automatic, [&](const BreakerView&) { released.set_value(); });
+  released.get_future().get();
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == kRows; }, std::chrono::seconds(60)));
+  // Several batches were sent (a backlog goes out in shares), never more than two at once.
+  EXPECT_GE(f.store().insert_sizes().size(), 3u);
+  EXPECT_EQ(f.store().most_inserting.load(), 2);
+}
+
 TEST(FailureService, NothingTouchesTheDatabaseWhileTheBreakerIsolatesIt) {
   PipelineFixture f;
   f.options().aggregate_interval = 100'000;

@@ -26,7 +26,9 @@ struct StoreBehaviour {
   std::atomic<bool> fail_inserts{false};
   std::atomic<int> stall_ms{0};  ///< Sleep this long in each insert (a frozen database).
   std::atomic<int> inserts{0};
-  std::atomic<int> rollups{0};  ///< Calls of rollup_aggregates.
+  std::atomic<int> rollups{0};         ///< Calls of rollup_aggregates.
+  std::atomic<int> inserting{0};       ///< Inserts running now.
+  std::atomic<int> most_inserting{0};  ///< The most that ever ran at once.
 
   /// Rows of each insert call, in order.
   std::vector<std::size_t> insert_sizes() const {
@@ -58,9 +60,14 @@ class FlakyStore final : public FailureStore {
   }
   Result<std::size_t> insert_batch(const std::vector<FailureRecord>& rows) override {
     b_.record_insert(rows.size());
+    const int now = ++b_.inserting;
+    for (int most = b_.most_inserting.load(); now > most;) {
+      if (b_.most_inserting.compare_exchange_weak(most, now)) break;
+    }
     if (const int ms = b_.stall_ms.load(); ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }
+    --b_.inserting;
     if (b_.fail_inserts) return Error::unavailable("injected failure");
     return inner_->insert_batch(rows);
   }
