@@ -44,6 +44,24 @@ std::string method_name(Http::Method m) {
   }
 }
 
+/// A HEAD answer: GET's status line and headers, with the Content-Length GET's content would
+/// have (RFC 9110 9.3.2), and no content, which a client would otherwise read as the start of
+/// the next response on the connection. Written raw because Pistache's writer always states the
+/// length of what it sends.
+Async::Promise<ssize_t> send_head(Http::ResponseWriter& writer, const HttpResponse& response,
+                                  const std::string& request_id, bool keep_alive, bool http10) {
+  const auto code = static_cast<Http::Code>(response.status);
+  std::string head = std::string(http10 ? "HTTP/1.0 " : "HTTP/1.1 ") +
+                     std::to_string(response.status) + " " + Http::codeString(code) + "\r\n";
+  head += "Content-Type: " + response.content_type + "\r\n";
+  head += "X-Request-Id: " + request_id + "\r\n";
+  for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
+  head += keep_alive ? "Connection: Keep-Alive\r\n" : "Connection: Close\r\n";
+  head += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
+  const std::size_t length = head.size();
+  return writer.peer()->send(RawBuffer(std::move(head), length));
+}
+
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -182,22 +200,24 @@ class HttpServer::Impl final : public Http::Handler {
     auto shared_writer = std::make_shared<Http::ResponseWriter>(std::move(writer));
     auto sent = std::make_shared<std::atomic<bool>>(false);
     Metrics* metrics = &metrics_;
-    Responder respond = [shared_writer, sent, request, started, metrics,
-                         closing_peer](HttpResponse response) {
+    const bool http10 = wire.version() == Http::Version::Http10;
+    Responder respond = [shared_writer, sent, request, started, metrics, closing_peer, keep_alive,
+                         http10](HttpResponse response) {
       if (sent->exchange(true)) return;
       try {
-        auto& headers = shared_writer->headers();
-        headers.add(std::make_shared<NamedHeader>("X-Request-Id", request->request_id));
-        for (auto& [name, value] : response.headers) {
-          headers.add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
+        Async::Promise<ssize_t> written = Async::Promise<ssize_t>::resolved(0);
+        if (request->method == "HEAD") {
+          written = send_head(*shared_writer, response, request->request_id, keep_alive, http10);
+        } else {
+          auto& headers = shared_writer->headers();
+          headers.add(std::make_shared<NamedHeader>("X-Request-Id", request->request_id));
+          for (auto& [name, value] : response.headers) {
+            headers.add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
+          }
+          const auto mime = Http::Mime::MediaType::fromString(response.content_type);
+          written =
+              shared_writer->send(static_cast<Http::Code>(response.status), response.body, mime);
         }
-        const auto mime = Http::Mime::MediaType::fromString(response.content_type);
-        // A HEAD answer carries GET's status and headers but never content: bytes after the
-        // headers would be read as the start of the next response on the connection. (Pistache
-        // writes the Content-Length of what it sends, so it says 0 here.)
-        static const std::string kNoContent;
-        const std::string& content = request->method == "HEAD" ? kNoContent : response.body;
-        auto written = shared_writer->send(static_cast<Http::Code>(response.status), content, mime);
         if (closing_peer) {
           // Runs on the peer's transport thread once the bytes are written, before that
           // thread could release the descriptor; shutdown (not close) lets Pistache reap it.

@@ -190,6 +190,12 @@ class HttpLayerTest(SharedServerCase):
                 self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
                 self.assertIn(b"x-request-id", head.lower())
                 self.assertEqual(rest, b"")
+                # The headers GET would send, its length included (RFC 9110 9.3.2).
+                fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
+                fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+                get = self.api.get(path)
+                self.assertEqual(int(fields[b"content-length"]), len(get.body.encode()), path)
+                self.assertEqual(fields[b"content-type"].decode(), get.headers.get("content-type"))
         # The same connection still answers a GET, framed as usual.
         sock.settimeout(10)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
