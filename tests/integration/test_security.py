@@ -117,7 +117,6 @@ class ProtectedMode(unittest.TestCase):
         out = self.run_serve({"FAILCAT_API_KEYS_FILE": os.path.join(workdir, "missing.json")})
         self.assertEqual(out.returncode, 2, out)
 
-
     def test_settings_it_can_never_use_stop_start_up_naming_them(self):
         workdir = tempfile.mkdtemp(prefix="failcat-paths-")
         self.addCleanup(shutil.rmtree, workdir, True)
