@@ -59,7 +59,11 @@ Async::Promise<ssize_t> send_head(Http::ResponseWriter& writer, const HttpRespon
   head += keep_alive ? "Connection: Keep-Alive\r\n" : "Connection: Close\r\n";
   head += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
   const std::size_t length = head.size();
-  return writer.peer()->send(RawBuffer(std::move(head), length));
+  auto peer = writer.peer();
+  // What ResponseWriter::send does too: the connection is idle again, so Pistache applies
+  // the keep-alive timeout to it rather than the header timeout (which answers 408).
+  peer->setIdle(true);
+  return peer->send(RawBuffer(std::move(head), length));
 }
 
 int hex_digit(char c) {
