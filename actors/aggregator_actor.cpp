@@ -101,7 +101,9 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   bool ok = true;
   const Micros now = ctx->clock.now();
   const Micros current = floor_hour(now);
-  // Read before the rollup (stored first): see RollupWindow.
+  // Read before the rollup, and only once the persister has published them (it replays the
+  // log first): see RollupWindow.
+  const bool positions_known = ctx->status.persister_ready.load();
   const std::uint64_t stored = ctx->status.stored_through.load();
   const std::uint64_t acknowledged = ctx->status.acknowledged_through.load();
   const Micros from = st.window.begin(current);
@@ -112,35 +114,38 @@ bool run_jobs(Self self, PipelineContext* ctx) {
       ok = false;
     }
   }
-  st.window.finish(ok, current, acknowledged, stored);
 
+  // Every recomputed hour that holds rows, one query each; the current and the previous hour
+  // always. An hour whose rows the limit cut is not written (and not marked final below).
+  Micros hold_from = 0;
   if (ok && !o.export_dir.empty()) {
-    AggregateQuery q;
-    q.since = from;
-    q.limit = kMaxExportRows;
-    auto rows = store.aggregates(TenantScope::all(), q);
-    if (!rows) {
-      ok = false;
-    } else {
-      // Every recomputed hour that holds rows; the current and the previous hour always. Rows
-      // come newest first: when the limit cut them, the oldest hour returned may be partial
-      // and is left for a later run rather than exported in part.
-      Micros oldest_complete = from;
-      if (rows->size() >= static_cast<std::size_t>(q.limit) && !rows->empty()) {
-        oldest_complete = rows->back().bucket_start + kMicrosPerHour;
+    for (Micros hour = from; hour <= current; hour += kMicrosPerHour) {
+      AggregateQuery q;
+      q.since = hour;
+      q.until = hour + kMicrosPerHour;
+      q.limit = kMaxExportRows;
+      auto rows = store.aggregates(TenantScope::all(), q);
+      if (!rows) {
+        ok = false;
+        break;
       }
-      std::set<Micros> hours{current - kMicrosPerHour, current};
-      for (const auto& row : *rows) hours.insert(row.bucket_start);
-      for (const Micros hour : hours) {
-        if (hour < from || hour < oldest_complete || hour > current) continue;
-        if (auto written = export_hour(o.export_dir, hour, *rows); !written) {
-          log_event(LogLevel::warn, "aggregator: export failed",
-                    {{"error", written.error().message}});
-          ok = false;
-        }
+      if (rows->size() >= static_cast<std::size_t>(q.limit)) {
+        log_event(LogLevel::warn, "aggregator: hour not exported, too many rollup rows",
+                  {{"hour", format_rfc3339(hour)}});
+        if (hold_from == 0) hold_from = hour;
+        continue;
+      }
+      if (rows->empty() && hour < current - kMicrosPerHour) continue;
+      if (auto written = export_hour(o.export_dir, hour, *rows); !written) {
+        log_event(LogLevel::warn, "aggregator: export failed",
+                  {{"error", written.error().message}});
+        ok = false;
+        if (hold_from == 0) hold_from = hour;
       }
     }
   }
+  st.window.finish(ok && positions_known, current, acknowledged, stored);
+  if (hold_from != 0) st.window.hold(hold_from);
 
   if (o.retention_days > 0) {
     const Micros cutoff = now - static_cast<Micros>(o.retention_days) * 24 * kMicrosPerHour;

@@ -196,7 +196,8 @@ void publish(Self self, PipelineContext* ctx) {
   auto& st = self->state;
   const std::uint64_t end = ready_end(self, ctx);
   const std::uint64_t backlog = end > st.stored_through ? end - st.stored_through : 0;
-  // Stored first: a reader that sees a new acknowledgement never sees an older store mark.
+  // A reader takes `stored_through` before `acknowledged_through`; either may be newer than
+  // the other, and both errors only keep hours in the aggregator's window longer.
   ctx->status.stored_through = st.stored_through;
   ctx->status.acknowledged_through = end;
   ctx->status.pending_rows = backlog;
@@ -718,8 +719,9 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
                  {"torn_bytes_dropped", std::to_string(report.torn_bytes_dropped)}});
     }
   }
-  ctx->status.persister_ready = memory_mode(ctx) || st.wal != nullptr;
+  // Positions first: the aggregator trusts them once the persister is ready.
   publish(self, ctx);
+  ctx->status.persister_ready = memory_mode(ctx) || st.wal != nullptr;
   // Drain whatever a previous run left in the log.
   self->send(self, flush_atom::value);
 

@@ -132,6 +132,7 @@ struct StatsQuery {
 struct AggregateQuery {
   std::optional<std::string> tenant_id;
   Micros since = 0;
+  std::optional<Micros> until;  ///< Buckets starting before this only.
   std::int64_t limit = 1000;
 };
 

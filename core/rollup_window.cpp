@@ -23,4 +23,8 @@ void RollupWindow::finish(bool ok, Micros current_hour, std::uint64_t acknowledg
   mark_from_ = current_hour - kMicrosPerHour;
 }
 
+void RollupWindow::hold(Micros hour) {
+  if (from_ == 0 || hour < from_) from_ = hour;
+}
+
 }  // namespace failcat

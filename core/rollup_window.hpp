@@ -24,6 +24,8 @@ class RollupWindow {
   /// After a run at `current_hour`. `acknowledged` and `stored` were read before the rollup
   /// (the LSN every acknowledged failure has, and the LSN up to which all are stored).
   void finish(bool ok, Micros current_hour, std::uint64_t acknowledged, std::uint64_t stored);
+  /// Keeps `hour` in the window (its export failed, say) until a later run moves past it.
+  void hold(Micros hour);
 
  private:
   int first_hours_;

@@ -753,6 +753,9 @@ class PostgresStore final : public FailureStore {
       where.scope(scope);
       if (query.tenant_id) where.equals("tenant_id", *query.tenant_id, "uuid");
       where.at_least("bucket_start", query.since);
+      if (query.until) {
+        where.add("bucket_start < " + params.add(timestamp(*query.until)) + "::timestamptz");
+      }
       const std::string sql = kSelectAggregates + where.sql() +
                               " ORDER BY bucket_start DESC, tenant_id, error_code,"
                               " catalog_entry_id, category, match_type LIMIT " +

@@ -530,6 +530,7 @@ class SqliteStore final : public FailureStore {
       add_scope(where, scope);
       if (query.tenant_id) where.add("tenant_id = ?", {*query.tenant_id});
       where.add("bucket_start >= ?", {format_rfc3339(query.since)});
+      if (query.until) where.add("bucket_start < ?", {format_rfc3339(*query.until)});
       std::vector<Value> values = where.values;
       values.emplace_back(query.limit);
       Statement s(db(),

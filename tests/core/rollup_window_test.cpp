@@ -57,6 +57,16 @@ TEST(RollupWindow, AFailedRunMovesNothing) {
   EXPECT_EQ(w.begin(kNoon + 3 * kHour), before);
 }
 
+TEST(RollupWindow, AHeldHourStaysInTheWindow) {
+  RollupWindow w(48, 168);
+  w.finish(true, kNoon, 10, 10);
+  w.finish(true, kNoon + kHour, 20, 20);
+  w.finish(true, kNoon + 2 * kHour, 30, 30);
+  ASSERT_EQ(w.begin(kNoon + 3 * kHour), kNoon);
+  w.hold(kNoon - 5 * kHour);  // say, that hour's export failed
+  EXPECT_EQ(w.begin(kNoon + 3 * kHour), kNoon - 5 * kHour);
+}
+
 TEST(RollupWindow, NeverReachesBackFurtherThanItsBound) {
   RollupWindow w(48, 168);
   w.finish(false, kNoon, 0, 0);

@@ -765,6 +765,12 @@ TEST_P(StoreContract, AggregatesRollUpHourlyAndRerunReplaces) {
       EXPECT_EQ(a.failure_count, 1);
     }
   }
+  // One hour alone: the tenant B row starts the next hour.
+  q.until = hour + kMicrosPerHour;
+  auto first_hour = store_->aggregates(TenantScope::all(), q);
+  ASSERT_TRUE(first_hour.ok()) << first_hour.error().message;
+  EXPECT_EQ(first_hour->size(), 2u);
+  for (const auto& a : *first_hour) EXPECT_EQ(a.bucket_start, hour);
 }
 
 TEST_P(StoreContract, RetentionDeletesOldRowsInBatches) {
