@@ -9,7 +9,6 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <filesystem>
 #include <fstream>
-#include <set>
 
 #include "actors/pipeline_context.hpp"
 #include "actors/webhook_sender.hpp"
