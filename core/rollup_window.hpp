@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <utility>
 
 #include "core/timestamp.hpp"
 
@@ -12,8 +14,9 @@ namespace failcat {
 /// whose rows may still have been on their way to the database when it was last recomputed:
 /// acknowledged failures wait in the write-ahead log while the breaker is open, or only for
 /// the few milliseconds of a batch. So each run marks how far the acknowledgements reached
-/// (`acknowledged`, an LSN) before it rolled up; once a later run finds everything up to that
-/// mark stored, the hours before the marking run's are final and the window moves up to them.
+/// (`acknowledged`, an LSN) before it rolled up; once a later run finds everything up to a mark
+/// stored, the hours before the marking run's are final and the window moves up to them. Marks
+/// wait in order, so a drain that lags by several runs still moves the window.
 /// The first run reaches `first_hours` back; no run reaches further than `max_hours`.
 class RollupWindow {
  public:
@@ -30,10 +33,8 @@ class RollupWindow {
  private:
   int first_hours_;
   int max_hours_;
-  Micros from_ = 0;  ///< 0 before the first run.
-  bool marked_ = false;
-  std::uint64_t mark_lsn_ = 0;
-  Micros mark_from_ = 0;
+  Micros from_ = 0;                                     ///< 0 before the first run.
+  std::deque<std::pair<std::uint64_t, Micros>> marks_;  ///< (LSN, first hour not yet final)
 };
 
 }  // namespace failcat

@@ -48,6 +48,29 @@ TEST(RollupWindow, HoursWhoseFailuresWaitedInTheLogAreRecomputedOnceStored) {
   EXPECT_EQ(w.begin(kNoon + 9 * kHour), kNoon + 6 * kHour);
 }
 
+TEST(RollupWindow, ADrainThatLagsSeveralRunsStillMovesTheWindow) {
+  // Hourly runs; the table always holds what was acknowledged three runs earlier.
+  RollupWindow w(48, 168);
+  std::uint64_t acked[40];
+  for (int run = 0; run < 40; ++run) {
+    acked[run] = 100 * static_cast<std::uint64_t>(run + 1);
+    const std::uint64_t stored = run >= 3 ? acked[run - 3] : 0;
+    w.finish(true, kNoon + run * kHour, acked[run], stored);
+  }
+  // The run at 39 found run 36's mark stored: hours before 35 are final.
+  EXPECT_EQ(w.begin(kNoon + 40 * kHour), kNoon + 35 * kHour);
+}
+
+TEST(RollupWindow, PositionsCountingAfreshDoNotHoldTheWindow) {
+  RollupWindow w(48, 168);
+  w.finish(true, kNoon, 5'000, 5'000);
+  w.finish(true, kNoon + kHour, 6'000, 6'000);
+  // A restarted memory-mode persister counts from 0 again.
+  w.finish(true, kNoon + 2 * kHour, 10, 5);
+  w.finish(true, kNoon + 3 * kHour, 20, 10);
+  EXPECT_EQ(w.begin(kNoon + 4 * kHour), kNoon + kHour);
+}
+
 TEST(RollupWindow, AFailedRunMovesNothing) {
   RollupWindow w(48, 168);
   w.finish(true, kNoon, 10, 10);
