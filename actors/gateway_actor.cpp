@@ -1,6 +1,7 @@
 // The gateway hands reads and recovery changes to the storage pool and answers the caller
 // when the storage actor replies or the deadline passes, so an HTTP request never waits on
 // a stuck database longer than the read timeout.
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -17,9 +18,19 @@ struct GatewayState {
 
 using Self = gateway_actor::stateful_pointer<GatewayState>;
 
+/// Seconds a caller is told to wait while an operator holds the breaker open.
+constexpr int kForcedOpenRetrySeconds = 30;
+
 void forward(Self self, PipelineContext* ctx, const StoreCallPtr& call) {
-  if (ctx->status.database_isolated(ctx->clock.steady())) {
-    call->done(Error::unavailable(kDatabaseIsolated));
+  const Micros now = ctx->clock.steady();
+  if (ctx->status.database_isolated(now)) {
+    Error isolated = Error::unavailable(kDatabaseIsolated);
+    const Micros left = ctx->status.breaker_probe_at.load() - now;
+    isolated.retry_after_seconds = ctx->status.breaker_mode.load() == kBreakerForcedOpen
+                                       ? kForcedOpenRetrySeconds
+                                       : static_cast<int>(std::max<Micros>(
+                                             1, (left + kMicrosPerSecond - 1) / kMicrosPerSecond));
+    call->done(std::move(isolated));
     return;
   }
   auto storage = ctx->directory.next_storage();

@@ -17,7 +17,15 @@ HttpResponse json_response(int status, const nlohmann::json& body) {
 HttpResponse store_error_response(const Error& error, const std::string& request_id) {
   // Refused before reaching the database (an operator or the failures isolated it): no store
   // error to log, and the caller may learn why.
-  if (error.message == kDatabaseIsolated) return problem_response(503, error.message, request_id);
+  if (error.message == kDatabaseIsolated) {
+    auto response = problem_response(503, error.message, request_id);
+    if (error.retry_after_seconds > 0) {
+      for (auto& [name, value] : response.headers) {
+        if (name == "Retry-After") value = std::to_string(error.retry_after_seconds);
+      }
+    }
+    return response;
+  }
   log_event(LogLevel::warn, "database error",
             {{"request_id", request_id}, {"error", error.message}});
   if (error.kind == ErrorKind::overloaded) return error_response(error, request_id);

@@ -22,6 +22,8 @@ struct Error {
   ErrorKind kind = ErrorKind::internal;
   std::string message;
   std::string field;  ///< The offending input field, when there is one.
+  /// For `unavailable`: seconds until a retry may succeed, when known (0: not known).
+  int retry_after_seconds = 0;
 
   static Error invalid(std::string field, std::string message) {
     return Error{ErrorKind::invalid_argument, std::move(message), std::move(field)};

@@ -595,6 +595,7 @@ TEST(FailureService, NothingTouchesTheDatabaseWhileTheBreakerIsolatesIt) {
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().kind, ErrorKind::unavailable);
   EXPECT_NE(status.error().message.find("circuit breaker is open"), std::string::npos);
+  EXPECT_EQ(status.error().retry_after_seconds, 30);  // an operator holds it open
   // The periodic jobs wait too (the aggregator ticks every 100 ms here).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const int rollups = f.store().rollups.load();
