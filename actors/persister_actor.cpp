@@ -457,6 +457,11 @@ std::size_t max_batches_in_flight(PipelineContext* ctx) {
   return static_cast<std::size_t>(std::clamp(ctx->options.storage_actors, 1, 16));
 }
 
+/// Whether the next rows to send are still in memory (else they are re-read from the WAL).
+bool next_rows_in_memory(const PersisterState& st) {
+  return !st.pending.empty() && st.pending.front().lsn == st.next_send_lsn;
+}
+
 /// Takes the next batch: from memory when it holds the next rows, else from the WAL.
 std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t end) {
   auto& st = self->state;
@@ -468,7 +473,7 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
   const std::size_t base = ctx->options.batch_rows;
   const std::size_t share = static_cast<std::size_t>(backlog / max_batches_in_flight(ctx));
   const std::size_t max_rows = st.probing ? base : std::clamp(share, base, kBacklogFactor * base);
-  if (!st.pending.empty() && st.pending.front().lsn == st.next_send_lsn) {
+  if (next_rows_in_memory(st)) {
     std::size_t bytes = 0;
     while (!st.pending.empty() && rows.size() < max_rows && st.pending.front().lsn <= end) {
       bytes += st.pending.front().bytes;
@@ -510,9 +515,8 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
 std::size_t batch_limit(Self self, PipelineContext* ctx) {
   auto& st = self->state;
   if (st.probing) return 1;
-  const bool from_memory = !st.pending.empty() && st.pending.front().lsn == st.next_send_lsn;
   const std::size_t all = max_batches_in_flight(ctx);
-  return from_memory ? all : std::max<std::size_t>(1, all / 2);
+  return next_rows_in_memory(st) ? all : std::max<std::size_t>(1, all / 2);
 }
 
 void try_flush(Self self, PipelineContext* ctx) {
@@ -533,7 +537,7 @@ void try_flush(Self self, PipelineContext* ctx) {
       return;
     }
     const std::uint64_t available = end - st.next_send_lsn + 1;
-    const bool only_in_wal = st.pending.empty() || st.pending.front().lsn != st.next_send_lsn;
+    const bool only_in_wal = !next_rows_in_memory(st);
     if (!st.draining && !only_in_wal && available < ctx->options.batch_rows &&
         !st.batch->should_flush(now)) {
       if (auto deadline = st.batch->next_deadline()) arm_flush(self, *deadline - now);
