@@ -30,12 +30,19 @@ constexpr int kMaxCatchUpHours = 7 * 24;
 /// At most this many hours per rollup statement: a long catch-up is several short ones.
 constexpr int kRollupStepHours = 24;
 constexpr std::int64_t kMaxExportRows = 1'000'000;
+/// Recovery changes are looked up from this long before the previous lookup: a change is
+/// stamped when its transaction starts and may commit after a lookup that started later.
+constexpr Micros kRecoveryLookback = 10 * 60 * kMicrosPerSecond;
+/// At most this many hours outside the window are recomputed for their recoveries per run.
+constexpr std::int64_t kMaxRecoveredHours = 400 * 24;
 
 struct AggregatorState {
   std::unique_ptr<FailureStore> store;
   std::uint64_t store_generation = 0;
   std::unique_ptr<MissRateAlert> alert;
   RollupWindow window{kFirstRollupHours, kMaxCatchUpHours};
+  /// When the last lookup of recovery changes that was rolled up started (0: none yet).
+  Micros recoveries_seen = 0;
   bool leader = false;
   static inline const char* name = "failcat.aggregator";
 };
@@ -106,6 +113,40 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   const std::uint64_t stored = ctx->status.stored_through.load();
   const std::uint64_t acknowledged = ctx->status.acknowledged_through.load();
   const Micros from = st.window.begin(current);
+  // A recovery changes the recovered_count of its failure's hour, however old: hours before
+  // the window whose failures' recoveries changed since the last lookup are recomputed too.
+  const Micros recoveries_since = st.recoveries_seen != 0
+                                      ? st.recoveries_seen - kRecoveryLookback
+                                      : now - kFirstRollupHours * kMicrosPerHour;
+  std::vector<Micros> recovered;
+  if (auto hours = store.hours_recovered_since(recoveries_since, kMaxRecoveredHours); !hours) {
+    log_event(LogLevel::warn, "aggregator: recovery changes not read",
+              {{"error", hours.error().message}});
+    ok = false;
+  } else {
+    if (static_cast<std::int64_t>(hours->size()) >= kMaxRecoveredHours) {
+      log_event(LogLevel::warn,
+                "aggregator: too many hours with recovery changes, some not recomputed",
+                {{"hours", std::to_string(hours->size())}});
+    }
+    for (Micros hour : *hours) {
+      if (hour < from) recovered.push_back(hour);
+    }
+  }
+  // Consecutive recovered hours go in one statement, a day at most; then the window's.
+  for (std::size_t i = 0; i < recovered.size() && ok;) {
+    std::size_t j = i + 1;
+    while (j < recovered.size() && recovered[j] == recovered[j - 1] + kMicrosPerHour &&
+           j - i < static_cast<std::size_t>(kRollupStepHours)) {
+      ++j;
+    }
+    if (auto rolled = store.rollup_aggregates(recovered[i], recovered[j - 1] + kMicrosPerHour, now);
+        !rolled) {
+      log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
+      ok = false;
+    }
+    i = j;
+  }
   for (Micros step = from; step <= current && ok; step += kRollupStepHours * kMicrosPerHour) {
     const Micros to = std::min(step + kRollupStepHours * kMicrosPerHour, current + kMicrosPerHour);
     if (auto rolled = store.rollup_aggregates(step, to, now); !rolled) {
@@ -117,32 +158,40 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   // Every recomputed hour that holds rows, one query each; the current and the previous hour
   // always. An hour whose rows the limit cut is not written (and not marked final below).
   Micros hold_from = 0;
+  enum class Exported { yes, failed, unreadable };
+  const auto export_one = [&](Micros hour) {
+    AggregateQuery q;
+    q.since = hour;
+    q.until = hour + kMicrosPerHour;
+    q.limit = kMaxExportRows;
+    auto rows = store.aggregates(TenantScope::all(), q);
+    if (!rows) return Exported::unreadable;
+    if (rows->size() >= static_cast<std::size_t>(q.limit)) {
+      log_event(LogLevel::warn, "aggregator: hour not exported, too many rollup rows",
+                {{"hour", format_rfc3339(hour)}});
+      if (hour >= from && hold_from == 0) hold_from = hour;
+      return Exported::yes;
+    }
+    if (rows->empty() && hour < current - kMicrosPerHour) return Exported::yes;
+    if (auto written = export_hour(o.export_dir, hour, *rows); !written) {
+      log_event(LogLevel::warn, "aggregator: export failed", {{"error", written.error().message}});
+      if (hour >= from && hold_from == 0) hold_from = hour;
+      return Exported::failed;
+    }
+    return Exported::yes;
+  };
   if (ok && !o.export_dir.empty()) {
-    for (Micros hour = from; hour <= current; hour += kMicrosPerHour) {
-      AggregateQuery q;
-      q.since = hour;
-      q.until = hour + kMicrosPerHour;
-      q.limit = kMaxExportRows;
-      auto rows = store.aggregates(TenantScope::all(), q);
-      if (!rows) {
-        ok = false;
-        break;
-      }
-      if (rows->size() >= static_cast<std::size_t>(q.limit)) {
-        log_event(LogLevel::warn, "aggregator: hour not exported, too many rollup rows",
-                  {{"hour", format_rfc3339(hour)}});
-        if (hold_from == 0) hold_from = hour;
-        continue;
-      }
-      if (rows->empty() && hour < current - kMicrosPerHour) continue;
-      if (auto written = export_hour(o.export_dir, hour, *rows); !written) {
-        log_event(LogLevel::warn, "aggregator: export failed",
-                  {{"error", written.error().message}});
-        ok = false;
-        if (hold_from == 0) hold_from = hour;
-      }
+    std::vector<Micros> hours = recovered;
+    for (Micros hour = from; hour <= current; hour += kMicrosPerHour) hours.push_back(hour);
+    for (Micros hour : hours) {
+      const Exported exported = export_one(hour);
+      if (exported != Exported::yes) ok = false;
+      if (exported == Exported::unreadable) break;
     }
   }
+  // The next lookup of recovery changes starts from this one once its hours are recomputed
+  // and exported; until then they are looked up again.
+  if (ok) st.recoveries_seen = now;
   st.window.finish(ok && positions_known, current, acknowledged, stored);
   if (hold_from != 0) st.window.hold(hold_from);
 

@@ -523,6 +523,19 @@ class SqliteStore final : public FailureStore {
     });
   }
 
+  Result<std::vector<Micros>> hours_recovered_since(Micros since, std::int64_t limit) override {
+    return guarded<std::vector<Micros>>([&] {
+      Statement s(db(),
+                  "SELECT DISTINCT substr(m.created_at, 1, 13) || ':00:00.000000Z' AS hour "
+                  "FROM failure_recovery_events e JOIN failure_matches m ON m.id = e.failure_id "
+                  "WHERE e.at >= ? ORDER BY hour LIMIT ?");
+      s.bind_all({format_rfc3339(since), std::max<std::int64_t>(limit, 0)});
+      std::vector<Micros> hours;
+      while (s.step()) hours.push_back(s.time(0));
+      return hours;
+    });
+  }
+
   Result<std::vector<AggregateRow>> aggregates(const TenantScope& scope,
                                                const AggregateQuery& query) override {
     return guarded<std::vector<AggregateRow>>([&] {

@@ -1,6 +1,7 @@
 """Periodic jobs over the real binary: hourly rollups, NDJSON exports, retention, and the
 signed miss-rate webhook."""
 
+import datetime
 import glob
 import hashlib
 import hmac
@@ -124,6 +125,49 @@ class PeriodicJobs(HookedCase):
                            timeout=30, message="more aggregator runs")
         self.assertEqual(len(self.hook.received), 1)
         self.assertNotIn(SECRET, self.server.read_log())
+
+    def test_a_late_recovery_recomputes_its_old_hour(self):
+        # A failure from ten days ago, in an hour the rollups no longer revisit on their own.
+        created = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10)
+        hour = created.replace(minute=0, second=0, microsecond=0)
+        ts = created.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+        fid = "01890000-0000-7000-8000-0000000000bb"
+        self.run_sql("INSERT INTO failure_matches (id, run_id, tenant_id, error_code, created_at, updated_at) "
+                     "VALUES ('%s', 'late', '00000000-0000-0000-0000-000000000000', 'LATE', '%s', '%s')"
+                     % (fid, ts, ts))
+        bucket = hour.strftime("%Y-%m-%dT%H:00:00.000000Z")
+
+        def old_hour():
+            items = self.api.get("/api/v1/aggregates?since_hours=300").json()["items"]
+            return [i for i in items if i["bucket_start"] == bucket]
+        runs = self.successful_runs()
+        harness.wait_until(lambda: self.successful_runs() >= runs + 2, timeout=30, message="two aggregator runs")
+        self.assertEqual(old_hour(), [])
+
+        r = self.api.patch("/api/v1/failures/%s/recovery" % fid, {"recovery_succeeded": True})
+        self.assertEqual(r.status, 200, r.body)
+        items = harness.wait_until(old_hour, timeout=30, message="the old hour recomputed")
+        self.assertEqual([(i["failure_count"], i["recovered_count"]) for i in items], [(1, 1)])
+
+        export = os.path.join(self.server.env["FAILCAT_EXPORT_DIR"],
+                              "aggregates-%s.ndjson" % hour.strftime("%Y%m%dT%H"))
+        harness.wait_until(lambda: os.path.exists(export), timeout=30, message="the old hour exported")
+        with open(export) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual([(r["failure_count"], r["recovered_count"]) for r in rows], [(1, 1)])
+
+    def successful_runs(self):
+        for line in self.api.get("/metrics").body.splitlines():
+            if line.startswith('failcat_aggregator_runs_total{outcome="success"}'):
+                return int(float(line.split()[-1]))
+        return 0
+
+    def run_sql(self, sql):
+        if self.backend == "postgres":
+            self.database.query(sql)
+        else:
+            path = self.server.env["FAILCAT_SQLITE_PATH"]
+            subprocess.run(["sqlite3", path, ".timeout 5000", sql], check=True, timeout=30)
 
     def old_rows(self):
         sql = "SELECT count(*) FROM failure_matches WHERE run_id = 'ancient'"

@@ -773,6 +773,33 @@ TEST_P(StoreContract, AggregatesRollUpHourlyAndRerunReplaces) {
   for (const auto& a : *first_hour) EXPECT_EQ(a.bucket_start, hour);
 }
 
+TEST_P(StoreContract, HoursRecoveredSinceNameTheHoursOfChangedFailures) {
+  const Micros day_ago = floor_hour(kNow) - 24 * kMicrosPerHour;
+  const Micros week_ago = floor_hour(kNow) - 7 * 24 * kMicrosPerHour;
+  std::vector<FailureRecord> rows{record(week_ago + 5), record(week_ago + 7, kTenantB),
+                                  record(day_ago + 61 * kMicrosPerSecond), record(kNow)};
+  insert(rows);
+  const auto recover = [&](const FailureRecord& r, Micros at) {
+    RecoveryUpdate u;
+    u.recovery_succeeded = true;
+    u.at = at;
+    ASSERT_TRUE(store_->update_recovery(TenantScope::all(), r.id, u, std::nullopt).ok());
+  };
+  recover(rows[2], kNow - 10 * kMicrosPerSecond);
+  recover(rows[1], kNow);  // another tenant: the lookup spans all of them
+  recover(rows[0], kNow + 5 * kMicrosPerSecond);
+
+  auto all = store_->hours_recovered_since(kNow - kMicrosPerHour, 100);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ(*all, (std::vector<Micros>{week_ago, day_ago}));  // each hour once, oldest first
+  auto later = store_->hours_recovered_since(kNow, 100);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(*later, (std::vector<Micros>{week_ago}));
+  EXPECT_EQ(*store_->hours_recovered_since(kNow - kMicrosPerHour, 1),
+            (std::vector<Micros>{week_ago}));
+  EXPECT_TRUE(store_->hours_recovered_since(kNow + 6 * kMicrosPerSecond, 100)->empty());
+}
+
 TEST_P(StoreContract, RetentionDeletesOldRowsInBatches) {
   std::vector<FailureRecord> rows;
   for (int i = 0; i < 7; ++i) rows.push_back(record(kNow - 40 * 24 * kMicrosPerHour + i));
