@@ -4,12 +4,15 @@
 // memory mode it acknowledges at once and, like the design note's persister, drops (and
 // counts) what the database does not take.
 //
-// Group commit: the fdatasync runs on a WAL syncer actor of its own thread while the
-// persister goes on appending. A group is written and handed to the syncer as soon as the
-// previous one is durable, so an idle log syncs a lone failure at once and a busy one
-// collects everything that arrived during the last fsync into the next. Checkpoints (a file
-// write and two fsyncs, once a second) run the same way on a second such actor, so neither
-// ever blocks the thread that appends and acknowledges.
+// Group commit: the fdatasyncs run on WAL syncer actors of their own threads while the
+// persister goes on appending. Two groups may be in flight, one per syncer: a group is written
+// and handed to a free syncer at once, so a lone failure is synced at once, the next group
+// does not wait for a slow fsync (the disk flushing someone else's writes) before its own
+// starts, and what arrives while both are busy forms the next group. A group is answered once
+// it and the one before it are durable. Checkpoints (a file write and two fsyncs, once a
+// second) run the same way on a third such actor, so no fsync ever blocks the thread that
+// appends and acknowledges.
+#include <array>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -22,18 +25,28 @@
 #include "config/logging.hpp"
 #include "core/batch_policy.hpp"
 #include "core/failure_codec.hpp"
+#include "core/in_order_release.hpp"
 #include "core/thread_name.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/wal.hpp"
 
 namespace failcat {
 
-/// One group's fsync, travelling persister → syncer → persister. Once the fsync succeeds the
-/// syncer answers the group's jobs itself (they are durable), saving the hop back to the
-/// persister's thread before the callers hear; the persister then only does the bookkeeping.
+struct WalSyncJob;
+/// Answers durable groups in log order. With two fsyncs in flight the later group's frames
+/// follow the earlier one's in the log, and a crash before the earlier one is durable cuts
+/// both off (recovery keeps the frames before the first torn one): a group is answered once
+/// it and every group before it are durable, by the syncer that finishes last. After a failed
+/// fsync it answers nothing more; the persister refuses those jobs.
+using DurableOrder = InOrderRelease<WalSyncJob>;
+
+/// One group's fsync, travelling persister → syncer → persister. Once the group is durable
+/// a syncer answers its jobs (`DurableOrder`), saving the hop back to the persister's thread
+/// before the callers hear; the persister then only does the bookkeeping.
 struct WalSyncJob {
   WalSyncTicket ticket;
   std::vector<IngestJobPtr> jobs;
+  std::shared_ptr<DurableOrder> order;
   Status outcome = ok_status();
   double seconds = 0;
 };
@@ -60,19 +73,15 @@ using wal_syncer_actor =
     caf::typed_actor<caf::replies_to<fsync_atom, WalSyncJobPtr>::with<WalSyncJobPtr>,
                      caf::replies_to<checkpt_atom, WalCheckpointJobPtr>::with<WalCheckpointJobPtr>>;
 
-/// Counts and answers the jobs of a group that is durable.
-void answer_group(PipelineContext* ctx, const std::vector<IngestJobPtr>& jobs);
-
-wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer, PipelineContext* ctx,
-                                                    const char* thread) {
+wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer, const char* thread) {
   name_this_thread(thread);
   return {
-      [ctx](fsync_atom, WalSyncJobPtr& job) -> WalSyncJobPtr {
+      [](fsync_atom, WalSyncJobPtr& job) -> WalSyncJobPtr {
         const auto started = std::chrono::steady_clock::now();
         job->outcome = job->ticket.run();
         job->seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        if (job->outcome) answer_group(ctx, job->jobs);
+        job->order->finish(job.get(), job->outcome.ok());
         return std::move(job);
       },
       [](checkpt_atom, WalCheckpointJobPtr& job) -> WalCheckpointJobPtr {
@@ -117,15 +126,25 @@ struct SyncGroup {
   }
 };
 
+/// A group with a syncer, oldest first.
+struct InFlightSync {
+  SyncGroup group;
+  WalSyncJobPtr job;
+  bool returned = false;  ///< Its reply is here (it waits for the ones before it).
+  Status outcome = ok_status();
+};
+
 struct PersisterState {
   std::unique_ptr<Wal> wal;  ///< Null in memory mode (or when the log could not be opened).
   std::unique_ptr<BatchPolicy> batch;
-  wal_syncer_actor syncer;
+  std::array<wal_syncer_actor, Wal::kMaxSyncsInFlight> syncers;
+  std::uint64_t syncs_sent = 0;
+  std::shared_ptr<DurableOrder> order;
   wal_syncer_actor checkpointer;
   bool checkpoint_in_flight = false;
-  SyncGroup collecting;  ///< Appended since the last group was handed to the syncer.
-  SyncGroup syncing;     ///< With the syncer now.
-  bool sync_in_flight = false;
+  SyncGroup collecting;              ///< Appended since the last group was handed to a syncer.
+  std::deque<InFlightSync> syncing;  ///< With the syncers now, in log order.
+  bool sync_failed = false;          ///< A group's fsync failed: no later group is durable.
   /// Indexes of one job's records that are new (not replays), reused from job to job.
   std::vector<std::size_t> fresh;
   /// Encodings of one job's records, reused from call to call.
@@ -175,6 +194,7 @@ void count_accepted(PipelineContext* ctx, const IngestJob& job) {
   if (fresh > 0) ctx->metrics.ingested(fresh);
 }
 
+/// Counts and answers the jobs of a group that is durable.
 void answer_group(PipelineContext* ctx, const std::vector<IngestJobPtr>& jobs) {
   for (const auto& j : jobs) {
     count_accepted(ctx, *j);
@@ -228,8 +248,8 @@ void try_flush(Self self, PipelineContext* ctx);
 
 bool drained(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  return st.inflight.empty() && st.next_send_lsn > ready_end(self, ctx) && !st.sync_in_flight &&
-         st.collecting.empty() && st.syncing.empty();
+  return st.inflight.empty() && st.next_send_lsn > ready_end(self, ctx) && st.syncing.empty() &&
+         st.collecting.empty();
 }
 
 /// A checkpoint within a second once the database holds rows the last one does not cover.
@@ -330,7 +350,7 @@ void wal_failed(Self self, PipelineContext* ctx, const Error& error) {
   auto& st = self->state;
   mark_wal_failed(ctx, error);
   const auto refusal = Error::unavailable("write-ahead log unavailable");
-  fail_group(ctx, st.syncing, refusal);
+  for (auto& sync : st.syncing) fail_group(ctx, sync.group, refusal);
   fail_group(ctx, st.collecting, refusal);
 }
 
@@ -346,59 +366,84 @@ void accept_ready(Self self, PipelineContext* ctx, Pending&& p) {
   // Otherwise the row stays only in the WAL; the drainer re-reads it from there.
 }
 
-void finish_sync(Self self, PipelineContext* ctx, const WalSyncJob& job, const Status& outcome);
+void sync_returned(Self self, PipelineContext* ctx, const WalSyncJob* job, const Status& outcome);
 
-/// Hands the collected group to the syncer unless a sync is in flight (then it goes when
-/// that one is done).
+/// Hands the collected group to a syncer: at once when none is in flight, and while one is,
+/// beside it if the log allows (not when the group starts a new segment): a group then waits
+/// for the fsync in flight only while that one is the slower, not for it and then its own.
 void start_sync(Self self, PipelineContext* ctx) {
   auto& st = self->state;
-  if (!st.wal || st.sync_in_flight) return;
-  if (!st.wal->has_unsynced() && st.collecting.empty()) return;
+  if (!st.wal) return;
+  if (st.syncing.empty()) {
+    if (!st.wal->has_unsynced() && st.collecting.empty()) return;
+  } else if (st.collecting.empty() || !st.wal->can_begin_sync() || st.sync_failed) {
+    return;
+  }
   auto ticket = st.wal->begin_sync();
   if (!ticket) {
     wal_failed(self, ctx, ticket.error());
     return;
   }
-  std::swap(st.syncing, st.collecting);
-  st.sync_in_flight = true;
   auto job = std::make_shared<WalSyncJob>();
   job->ticket = std::move(*ticket);
-  job->jobs = st.syncing.jobs;
-  if (!st.syncer) {
+  job->jobs = st.collecting.jobs;
+  job->order = st.order;
+  InFlightSync sync;
+  std::swap(sync.group, st.collecting);
+  sync.job = job;
+  st.syncing.push_back(std::move(sync));
+  st.order->start(job);
+  const auto& syncer = st.syncers[st.syncs_sent++ % st.syncers.size()];
+  if (!syncer) {
     job->outcome = job->ticket.run();
-    if (job->outcome) answer_group(ctx, job->jobs);
-    finish_sync(self, ctx, *job, job->outcome);
+    st.order->finish(job.get(), job->outcome.ok());
+    sync_returned(self, ctx, job.get(), job->outcome);
     return;
   }
   // No timeout: a slow disk holds acknowledgements (admission then answers 503 once
   // FAILCAT_MAX_INFLIGHT wait) and everything resumes when it answers; only an fsync that
   // fails fails the log. The error branch runs only if the syncer is gone.
-  self->request<caf::message_priority::high>(st.syncer, caf::duration{caf::infinite},
+  self->request<caf::message_priority::high>(syncer, caf::duration{caf::infinite},
                                              fsync_atom::value, job)
-      .then([=](const WalSyncJobPtr& done) { finish_sync(self, ctx, *done, done->outcome); },
+      .then([=](const WalSyncJobPtr& done) { sync_returned(self, ctx, done.get(), done->outcome); },
             [=](caf::error& err) {
               // The syncer may still hold the job: only its ticket's LSN is read here.
-              finish_sync(self, ctx, *job,
-                          Error::unavailable("wal fsync: " + self->system().render(err)));
+              job->order->fail();
+              sync_returned(self, ctx, job.get(),
+                            Error::unavailable("wal fsync: " + self->system().render(err)));
             });
 }
 
-void finish_sync(Self self, PipelineContext* ctx, const WalSyncJob& job, const Status& outcome) {
+/// A syncer's reply: the groups before it first, then each in log order.
+void sync_returned(Self self, PipelineContext* ctx, const WalSyncJob* job, const Status& outcome) {
   auto& st = self->state;
-  st.sync_in_flight = false;
-  if (outcome) ctx->metrics.wal_fsync(job.seconds);
-  auto synced = st.wal->finish_sync(job.ticket, outcome);
-  if (outcome) {
-    // Durable, and the syncer has answered the callers: the records move on to the database
-    // batches (even if the log failed since, for the group after this one).
-    for (const auto& u : st.syncing.rows) {
-      auto& record = st.syncing.jobs[u.job]->outcome.records[u.index];
-      accept_ready(self, ctx, Pending{u.lsn, std::move(record), u.bytes});
+  auto it = std::find_if(st.syncing.begin(), st.syncing.end(),
+                         [&](const InFlightSync& s) { return s.job.get() == job; });
+  if (it == st.syncing.end()) return;
+  it->returned = true;
+  it->outcome = outcome;
+  std::optional<Error> failed;
+  while (!st.syncing.empty() && st.syncing.front().returned) {
+    InFlightSync sync = std::move(st.syncing.front());
+    st.syncing.pop_front();
+    if (sync.outcome) ctx->metrics.wal_fsync(sync.job->seconds);
+    if (!sync.outcome) st.sync_failed = true;
+    auto synced = st.wal->finish_sync(sync.job->ticket, sync.outcome);
+    if (sync.outcome && !st.sync_failed) {
+      // Durable, and a syncer has answered the callers: the records move on to the database
+      // batches (even if the log failed since, for a group after this one).
+      for (const auto& u : sync.group.rows) {
+        auto& record = sync.group.jobs[u.job]->outcome.records[u.index];
+        accept_ready(self, ctx, Pending{u.lsn, std::move(record), u.bytes});
+      }
+    } else {
+      // Not durable, or after a group that is not: no syncer answered these callers.
+      fail_group(ctx, sync.group, Error::unavailable("write-ahead log unavailable"));
     }
-    st.syncing.clear();
+    if (!synced) failed = synced.error();
   }
-  if (!synced) {
-    wal_failed(self, ctx, synced.error());
+  if (failed) {
+    wal_failed(self, ctx, *failed);
     finish_drain_if_done(self, ctx);
     return;
   }
@@ -695,10 +740,14 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
       st.wal = std::move(*wal);
       ctx->status.wal_failed = false;
       // Linked: if either goes, both go, and the supervisor restarts the persister.
-      st.syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx,
-                                                                    "fc-wal-sync");
-      st.checkpointer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, ctx,
-                                                                          "fc-wal-checkpt");
+      st.order =
+          std::make_shared<DurableOrder>([ctx](WalSyncJob& job) { answer_group(ctx, job.jobs); });
+      for (auto& syncer : st.syncers) {
+        syncer =
+            self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-sync");
+      }
+      st.checkpointer =
+          self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-checkpt");
       const auto& report = st.wal->recovery();
       for (const auto& c : report.corruptions) {
         log_event(LogLevel::error, "wal corruption: records lost",

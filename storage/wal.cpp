@@ -662,6 +662,7 @@ Status WalSyncTicket::run() {
 }
 
 Result<std::uint64_t> Wal::sync() {
+  if (!in_flight_lsns_.empty()) return Error::invalid("sync", "wal: a sync is in flight");
   auto ticket = begin_sync();
   if (!ticket) return std::move(ticket).error();
   const Status ran = ticket->run();
@@ -690,9 +691,19 @@ Status Wal::start_segment_with_buffer() {
   return ok_status();
 }
 
+bool Wal::can_begin_sync() const {
+  if (failed_) return false;
+  if (in_flight_lsns_.empty()) return true;
+  if (in_flight_lsns_.size() >= kMaxSyncsInFlight) return false;
+  // The buffered frames would start a new segment: that waits until nothing is in flight.
+  return buffer_.empty() || (active_ && segments_.back().valid_bytes < options_.segment_bytes);
+}
+
 Result<WalSyncTicket> Wal::begin_sync() {
   if (failed_) return *failed_;
-  if (sync_in_flight_) return Error::invalid("sync", "wal: a sync is already in flight");
+  if (!can_begin_sync()) {
+    return Error::invalid("sync", "wal: no further sync may start before one in flight ends");
+  }
   WalSyncTicket ticket;
   ticket.lsn_ = next_lsn_ - 1;
   if (!buffer_.empty()) {
@@ -728,16 +739,20 @@ Result<WalSyncTicket> Wal::begin_sync() {
   if (active_) {
     remember(ticket.lsn_ + 1, Position{segments_.size() - 1, segments_.back().valid_bytes});
   }
-  sync_in_flight_ = true;
+  in_flight_lsns_.push_back(ticket.lsn_);
   return ticket;
 }
 
 Result<std::uint64_t> Wal::finish_sync(const WalSyncTicket& ticket, const Status& outcome) {
-  sync_in_flight_ = false;
+  if (in_flight_lsns_.empty() || in_flight_lsns_.front() != ticket.lsn_) {
+    return fail(Error::invalid("sync", "wal: syncs finished out of order"));
+  }
+  in_flight_lsns_.pop_front();
   if (failed_) return *failed_;
   if (!outcome) return fail(outcome.error());
   synced_lsn_ = std::max(synced_lsn_, ticket.lsn_);
-  if (active_ && buffer_.empty() && segments_.back().valid_bytes >= options_.segment_bytes) {
+  if (active_ && buffer_.empty() && in_flight_lsns_.empty() &&
+      segments_.back().valid_bytes >= options_.segment_bytes) {
     // Full, durable and nothing waiting for it: the next append starts a new segment (with
     // frames waiting, `begin_sync` moves them to a new segment instead).
     close_fd(active_fd_);

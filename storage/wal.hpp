@@ -141,9 +141,10 @@ class WalCheckpointTicket {
 ///   (write `checkpoint.tmp-<n>`, fsync, rename, fsync directory; `open` removes leftovers).
 ///
 /// A segment that has reached `segment_bytes` is closed when the next group is written: the
-/// frames of that group start a new segment. A group is written only once the previous one is
-/// durable, so only the last segment ever holds unsynced bytes. Recovery (`open`) relies on
-/// that:
+/// frames of that group start a new segment. Two groups may be in flight at once, but only
+/// within one segment: a group that starts a new segment is written only once every earlier
+/// one is durable, so only the last segment ever holds unsynced bytes. Recovery (`open`) relies
+/// on that:
 /// - In the last segment a short or corrupt frame (partial length, partial payload, CRC
 ///   mismatch) and everything after it was never acknowledged (or is a reused file's old
 ///   bytes): the file is truncated to the last good frame. A last segment whose header is
@@ -185,12 +186,21 @@ class Wal {
 
   /// The first half of `sync`: writes the buffered frames and returns the ticket whose
   /// `run()` makes them durable. Appends may continue meanwhile (they belong to the next
-  /// group), but no other `begin_sync` or `sync` until `finish_sync`.
+  /// group), and so may a second `begin_sync` while `can_begin_sync()` (its ticket may run
+  /// at the same time as the first one's); no `sync` until every ticket is finished.
   Result<WalSyncTicket> begin_sync();
-  /// The second half: `outcome` is what `ticket.run()` returned. On success every record up
-  /// to `ticket.lsn()` is durable (returned); on failure the log is failed.
+  /// The second half, for each ticket in the order `begin_sync` returned them: `outcome` is
+  /// what `ticket.run()` returned. On success every record up to `ticket.lsn()` is durable
+  /// (returned); on failure the log is failed. A group whose ticket ran first is durable only
+  /// once the tickets before it are too.
   Result<std::uint64_t> finish_sync(const WalSyncTicket& ticket, const Status& outcome);
-  bool sync_in_flight() const { return sync_in_flight_; }
+  /// True when `begin_sync` may be called now: no ticket is in flight, or one is and the
+  /// buffered frames stay in its segment (a group that starts a new segment waits until the
+  /// previous ones are durable).
+  bool can_begin_sync() const;
+  std::size_t syncs_in_flight() const { return in_flight_lsns_.size(); }
+  /// At most this many tickets are in flight at once.
+  static constexpr std::size_t kMaxSyncsInFlight = 2;
 
   /// Durable records not yet persisted, in LSN order, starting at the first one >= `lsn`:
   /// at most `max_records`, and at most `max_bytes` of payload (but always at least one
@@ -268,7 +278,7 @@ class Wal {
   bool dir_dirty_ = false;
   std::string buffer_;                  ///< Frames appended to the active segment, not yet written.
   std::uint64_t buffer_first_lsn_ = 0;  ///< LSN of the first frame in buffer_.
-  bool sync_in_flight_ = false;
+  std::deque<std::uint64_t> in_flight_lsns_;  ///< The LSN of each ticket in flight, in order.
   std::uint64_t next_lsn_ = 1;
   std::uint64_t synced_lsn_ = 0;
   std::uint64_t persisted_lsn_ = 0;

@@ -61,8 +61,9 @@ class HttpLayerTest(SharedServerCase):
                 names.append(comm.read().strip())
         # The HTTP threads are named before they serve anything (FAILCAT_HTTP_THREADS, 2).
         self.assertEqual(names.count("fc-http"), 2, names)
-        for name in ("fc-persister", "fc-wal-sync", "fc-wal-checkpt", "fc-aggregator"):
+        for name in ("fc-persister", "fc-wal-checkpt", "fc-aggregator"):
             self.assertEqual(names.count(name), 1, names)
+        self.assertEqual(names.count("fc-wal-sync"), 2, names)  # two groups may be in flight
         self.assertGreaterEqual(names.count("fc-storage"), 1, names)
 
     def test_connections_stay_open_without_a_connection_header(self):

@@ -341,7 +341,6 @@ TEST_F(WalTest, AppendsContinueWhileASyncIsInFlight) {
       append_n(*wal, i, i, 40);
       if (i % 7 != 0) continue;
       if (ticket) {
-        EXPECT_FALSE(wal->begin_sync().ok());  // one group at a time
         const Status ran = ticket->run();
         auto synced = wal->finish_sync(*ticket, ran);
         ASSERT_TRUE(synced.ok()) << synced.error().message;
@@ -379,6 +378,93 @@ TEST_F(WalTest, AppendsContinueWhileASyncIsInFlight) {
     EXPECT_EQ(first->front().lsn, start);
     EXPECT_EQ(first->front().payload, payload_of(start, 40));
   }
+}
+
+TEST_F(WalTest, TwoSyncsMayOverlapWithinASegmentAndFinishInOrder) {
+  {
+    auto wal = open();
+    append_n(*wal, 1, 3);
+    auto first = wal->begin_sync();
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    append_n(*wal, 4, 6);
+    EXPECT_TRUE(wal->can_begin_sync());
+    auto second = wal->begin_sync();
+    ASSERT_TRUE(second.ok()) << second.error().message;
+    EXPECT_EQ(second->lsn(), 6u);
+    EXPECT_EQ(wal->syncs_in_flight(), 2u);
+    append_n(*wal, 7, 7);
+    EXPECT_FALSE(wal->can_begin_sync());  // two in flight at most
+    EXPECT_FALSE(wal->begin_sync().ok());
+    EXPECT_FALSE(wal->sync().ok());
+    // The second fsync may return first; the log hears of both in order.
+    const Status second_ran = second->run();
+    const Status first_ran = first->run();
+    auto one = wal->finish_sync(*first, first_ran);
+    ASSERT_TRUE(one.ok()) << one.error().message;
+    EXPECT_EQ(*one, 3u);
+    auto read = wal->read_from(1, 100, 1 << 20);
+    ASSERT_TRUE(read.ok());
+    expect_records(*read, 1, 3);  // only durable records are read
+    auto two = wal->finish_sync(*second, second_ran);
+    ASSERT_TRUE(two.ok()) << two.error().message;
+    EXPECT_EQ(*two, 6u);
+    auto all = wal->sync();
+    ASSERT_TRUE(all.ok()) << all.error().message;
+    EXPECT_EQ(*all, 7u);
+  }
+  auto wal = open();
+  EXPECT_TRUE(wal->recovery().corruptions.empty());
+  expect_records(replay_all(*wal), 1, 7);
+}
+
+TEST_F(WalTest, AGroupThatStartsASegmentWaitsForTheOneInFlight) {
+  {
+    auto wal = open(options(512));
+    append_n(*wal, 1, 12, 40);  // 12 frames of 48 bytes fill a 512-byte segment
+    auto first = wal->begin_sync();
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    append_n(*wal, 13, 14, 40);
+    EXPECT_FALSE(wal->can_begin_sync());
+    EXPECT_FALSE(wal->begin_sync().ok());
+    ASSERT_TRUE(wal->finish_sync(*first, first->run()).ok());
+    EXPECT_TRUE(wal->can_begin_sync());
+    auto second = wal->begin_sync();
+    ASSERT_TRUE(second.ok()) << second.error().message;
+    ASSERT_TRUE(wal->finish_sync(*second, second->run()).ok());
+    EXPECT_EQ(segments().size(), 2u);
+  }
+  auto wal = open(options(512));
+  EXPECT_TRUE(wal->recovery().corruptions.empty());
+  expect_records(replay_all(*wal), 1, 14, 40);
+}
+
+TEST_F(WalTest, AFailedSyncFailsTheOneInFlightAfterIt) {
+  auto wal = open();
+  append_n(*wal, 1, 3);
+  auto first = wal->begin_sync();
+  ASSERT_TRUE(first.ok());
+  append_n(*wal, 4, 5);
+  auto second = wal->begin_sync();
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second->run().ok());
+  EXPECT_FALSE(wal->finish_sync(*first, Error::unavailable("disk gone")).ok());
+  // The later group's own fsync succeeded, but the frames before it are not durable.
+  EXPECT_FALSE(wal->finish_sync(*second, ok_status()).ok());
+  EXPECT_EQ(wal->synced_lsn(), 0u);
+  EXPECT_FALSE(wal->append("more").ok());
+}
+
+TEST_F(WalTest, SyncsFinishedOutOfOrderFailTheLog) {
+  auto wal = open();
+  append_n(*wal, 1, 3);
+  auto first = wal->begin_sync();
+  ASSERT_TRUE(first.ok());
+  append_n(*wal, 4, 5);
+  auto second = wal->begin_sync();
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(wal->finish_sync(*second, second->run()).ok());
+  EXPECT_EQ(wal->synced_lsn(), 0u);
+  EXPECT_FALSE(wal->append("more").ok());
 }
 
 TEST_F(WalTest, AFailedGroupFsyncFailsTheLog) {
