@@ -46,9 +46,12 @@ using DurableOrder = InOrderRelease<WalSyncJob>;
 struct WalSyncJob {
   WalSyncTicket ticket;
   std::vector<IngestJobPtr> jobs;
-  std::shared_ptr<DurableOrder> order;
+  /// Weak: the persister owns it, and a job it holds must not keep its jobs alive once the
+  /// persister is gone (their destructors answer the callers).
+  std::weak_ptr<DurableOrder> order;
   Status outcome = ok_status();
   double seconds = 0;
+  std::atomic<bool> answered{false};  ///< The order released it: its callers heard 202.
 };
 using WalSyncJobPtr = std::shared_ptr<WalSyncJob>;
 
@@ -81,7 +84,7 @@ wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer, c
         job->outcome = job->ticket.run();
         job->seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        job->order->finish(job.get(), job->outcome.ok());
+        if (auto order = job->order.lock()) order->finish(job.get(), job->outcome.ok());
         return std::move(job);
       },
       [](checkpt_atom, WalCheckpointJobPtr& job) -> WalCheckpointJobPtr {
@@ -346,12 +349,12 @@ void mark_wal_failed(PipelineContext* ctx, const Error& error) {
             {{"error", error.message}});
 }
 
+/// The groups with a syncer are left to their fsyncs: one that returns durable is answered
+/// (its frames precede whatever failed), the others are refused when their replies come.
 void wal_failed(Self self, PipelineContext* ctx, const Error& error) {
   auto& st = self->state;
   mark_wal_failed(ctx, error);
-  const auto refusal = Error::unavailable("write-ahead log unavailable");
-  for (auto& sync : st.syncing) fail_group(ctx, sync.group, refusal);
-  fail_group(ctx, st.collecting, refusal);
+  fail_group(ctx, st.collecting, Error::unavailable("write-ahead log unavailable"));
 }
 
 void accept_ready(Self self, PipelineContext* ctx, Pending&& p) {
@@ -407,8 +410,9 @@ void start_sync(Self self, PipelineContext* ctx) {
                                              fsync_atom::value, job)
       .then([=](const WalSyncJobPtr& done) { sync_returned(self, ctx, done.get(), done->outcome); },
             [=](caf::error& err) {
-              // The syncer may still hold the job: only its ticket's LSN is read here.
-              job->order->fail();
+              // The syncer is gone with the job: it counts as failed, so the order answers
+              // the groups before it and nothing after. Only its ticket's LSN is read here.
+              self->state.order->finish(job.get(), false);
               sync_returned(self, ctx, job.get(),
                             Error::unavailable("wal fsync: " + self->system().render(err)));
             });
@@ -429,7 +433,7 @@ void sync_returned(Self self, PipelineContext* ctx, const WalSyncJob* job, const
     if (sync.outcome) ctx->metrics.wal_fsync(sync.job->seconds);
     if (!sync.outcome) st.sync_failed = true;
     auto synced = st.wal->finish_sync(sync.job->ticket, sync.outcome);
-    if (sync.outcome && !st.sync_failed) {
+    if (sync.job->answered.load()) {
       // Durable, and a syncer has answered the callers: the records move on to the database
       // batches (even if the log failed since, for a group after this one).
       for (const auto& u : sync.group.rows) {
@@ -437,7 +441,8 @@ void sync_returned(Self self, PipelineContext* ctx, const WalSyncJob* job, const
         accept_ready(self, ctx, Pending{u.lsn, std::move(record), u.bytes});
       }
     } else {
-      // Not durable, or after a group that is not: no syncer answered these callers.
+      // Not durable, or after a group that is not (the order answers nothing after that):
+      // these callers are refused.
       fail_group(ctx, sync.group, Error::unavailable("write-ahead log unavailable"));
     }
     if (!synced) failed = synced.error();
@@ -731,6 +736,7 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
     options.dir = ctx->options.wal_dir;
     options.max_bytes = ctx->options.wal_max_bytes;
     options.segment_bytes = ctx->options.wal_segment_bytes;
+    options.datasync = ctx->options.wal_datasync;
     auto wal = Wal::open(options);
     if (!wal) {
       ctx->status.wal_failed = true;
@@ -740,8 +746,10 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
       st.wal = std::move(*wal);
       ctx->status.wal_failed = false;
       // Linked: if either goes, both go, and the supervisor restarts the persister.
-      st.order =
-          std::make_shared<DurableOrder>([ctx](WalSyncJob& job) { answer_group(ctx, job.jobs); });
+      st.order = std::make_shared<DurableOrder>([ctx](WalSyncJob& job) {
+        answer_group(ctx, job.jobs);
+        job.answered = true;
+      });
       for (auto& syncer : st.syncers) {
         syncer =
             self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-sync");

@@ -19,6 +19,8 @@ struct PipelineOptions {
   std::string wal_dir = "./data/wal";
   std::uint64_t wal_max_bytes = 1ull << 30;
   std::uint64_t wal_segment_bytes = 16u << 20;
+  /// Replaces the WAL's group fdatasync (tests: a held or failing disk); null in service.
+  std::shared_ptr<const std::function<int(int fd)>> wal_datasync;
   StoreOptions store;
   /// Opens each actor's store; empty: `open_store(store)`. Tests and the load harness inject
   /// doubles (a store that fails on demand, a null store) here.

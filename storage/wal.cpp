@@ -638,6 +638,7 @@ WalSyncTicket::~WalSyncTicket() {
 WalSyncTicket::WalSyncTicket(WalSyncTicket&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       dir_fd_(std::exchange(other.dir_fd_, -1)),
+      datasync_(std::move(other.datasync_)),
       lsn_(other.lsn_),
       path_(std::move(other.path_)),
       dir_(std::move(other.dir_)) {}
@@ -648,6 +649,7 @@ WalSyncTicket& WalSyncTicket::operator=(WalSyncTicket&& other) noexcept {
     close_fd(dir_fd_);
     fd_ = std::exchange(other.fd_, -1);
     dir_fd_ = std::exchange(other.dir_fd_, -1);
+    datasync_ = std::move(other.datasync_);
     lsn_ = other.lsn_;
     path_ = std::move(other.path_);
     dir_ = std::move(other.dir_);
@@ -656,7 +658,9 @@ WalSyncTicket& WalSyncTicket::operator=(WalSyncTicket&& other) noexcept {
 }
 
 Status WalSyncTicket::run() {
-  if (fd_ >= 0 && ::fdatasync(fd_) != 0) return io_error("cannot fdatasync", path_, errno);
+  if (fd_ >= 0 && (datasync_ ? (*datasync_)(fd_) : ::fdatasync(fd_)) != 0) {
+    return io_error("cannot fdatasync", path_, errno);
+  }
   if (dir_fd_ >= 0 && ::fsync(dir_fd_) != 0) return io_error("cannot fsync", dir_, errno);
   return ok_status();
 }
@@ -706,6 +710,7 @@ Result<WalSyncTicket> Wal::begin_sync() {
   }
   WalSyncTicket ticket;
   ticket.lsn_ = next_lsn_ - 1;
+  ticket.datasync_ = options_.datasync;
   if (!buffer_.empty()) {
     if (active_ && segments_.back().valid_bytes >= options_.segment_bytes) {
       if (auto started = start_segment_with_buffer(); !started) {
@@ -723,8 +728,11 @@ Result<WalSyncTicket> Wal::begin_sync() {
     if (buffer_.capacity() > (4u << 20)) std::string().swap(buffer_);
   }
   if (active_needs_datasync_ && active_fd_ >= 0) {
-    ticket.fd_ = ::dup(active_fd_);
-    if (ticket.fd_ < 0) return fail(io_error("cannot dup", segments_.back().path, errno));
+    // Its own open file description, not a dup: the kernel reports a failed writeback once per
+    // description, and with two tickets in flight on one shared description the error could
+    // reach the later ticket only, while the earlier one (whose frames it lost) succeeded.
+    ticket.fd_ = ::open(segments_.back().path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ticket.fd_ < 0) return fail(io_error("cannot open", segments_.back().path, errno));
     ticket.path_ = segments_.back().path;
     active_needs_datasync_ = false;
   }

@@ -27,6 +27,9 @@ struct WalOptions {
   /// Cap on unpersisted bytes (framed records not yet marked persisted, buffered or on
   /// disk). `append` answers `overloaded` rather than exceed it: the backpressure signal.
   std::uint64_t max_bytes = 1ull << 30;
+  /// Makes a segment's written frames durable; null is fdatasync(2). Returns 0, or -1 with
+  /// errno set. Tests hold or fail group syncs with it (it runs on the thread of the ticket).
+  std::shared_ptr<const std::function<int(int fd)>> datasync;
 };
 
 /// One logged record.
@@ -91,6 +94,7 @@ class WalSyncTicket {
   friend class Wal;
   int fd_ = -1;
   int dir_fd_ = -1;
+  std::shared_ptr<const std::function<int(int fd)>> datasync_;
   std::uint64_t lsn_ = 0;
   std::string path_;
   std::string dir_;

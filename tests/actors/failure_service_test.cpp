@@ -3,12 +3,15 @@
 // asserts on how fast anything is.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <set>
 
 #include "config/logging.hpp"
@@ -417,6 +420,113 @@ TEST(FailureService, AWalDiskThatFillsUpRefusesIngestAndLosesNothingAcknowledged
   ASSERT_TRUE(eventually([&] { return stored_count(f) >= static_cast<std::int64_t>(ids.size()); }));
   expect_all_stored(f, ids);
   f.stop();
+}
+
+/// A disk whose first group fdatasync the test holds, and then lets succeed or fail; every
+/// later one runs at once.
+class HeldDisk {
+ public:
+  std::shared_ptr<const std::function<int(int)>> datasync() {
+    return std::make_shared<const std::function<int(int)>>([this](int fd) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      const int call = ++calls_;
+      cv_.notify_all();
+      if (call == 1) {
+        cv_.wait(lock, [&] { return released_; });
+        if (error_ != 0) {
+          errno = error_;
+          return -1;
+        }
+      }
+      lock.unlock();
+      return ::fdatasync(fd);
+    });
+  }
+  /// Waits until `n` fdatasyncs have started.
+  bool started(int n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return calls_ >= n; });
+  }
+  void release(int error) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    error_ = error;
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int calls_ = 0;
+  bool released_ = false;
+  int error_ = 0;
+};
+
+TEST(FailureService, AGroupIsAnsweredOnlyOnceTheGroupBeforeItIsDurable) {
+  PipelineFixture f;
+  HeldDisk disk;
+  f.options().wal_datasync = disk.datasync();
+  auto& service = f.start();
+  Waiter first;
+  Waiter second;
+  service.ingest({input("run-a", "RATE_LIMITED")}, {}, first.callback());
+  ASSERT_TRUE(disk.started(1));
+  // The second group goes to the disk beside the held one, and its own fsync returns...
+  service.ingest({input("run-b", "RATE_LIMITED")}, {}, second.callback());
+  ASSERT_TRUE(disk.started(2));
+  // ...but its frames follow the first group's in the log: no answer while that one is held.
+  EXPECT_EQ(second.wait_for(1, std::chrono::milliseconds(300)), 0u);
+  EXPECT_EQ(first.results().size(), 0u);
+
+  disk.release(0);
+  ASSERT_EQ(first.wait_for(1), 1u);
+  ASSERT_EQ(second.wait_for(1), 1u);
+  ASSERT_TRUE(first.results()[0].ok());
+  ASSERT_TRUE(second.results()[0].ok());
+  auto ids = acknowledged_ids(first);
+  const auto more = acknowledged_ids(second);
+  ids.insert(more.begin(), more.end());
+  ASSERT_EQ(ids.size(), 2u);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 2; }));
+  expect_all_stored(f, ids);
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+TEST(FailureService, AFailedFsyncRefusesTheGroupAfterItToo) {
+  PipelineFixture f;
+  HeldDisk disk;
+  f.options().wal_datasync = disk.datasync();
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  auto& service = f.start();
+  Waiter first;
+  Waiter second;
+  service.ingest({input("run-a", "RATE_LIMITED")}, {}, first.callback());
+  ASSERT_TRUE(disk.started(1));
+  service.ingest({input("run-b", "RATE_LIMITED")}, {}, second.callback());
+  ASSERT_TRUE(disk.started(2));  // its own fsync succeeds
+  EXPECT_EQ(second.wait_for(1, std::chrono::milliseconds(300)), 0u);
+
+  disk.release(EIO);
+  ASSERT_EQ(first.wait_for(1), 1u);
+  ASSERT_EQ(second.wait_for(1), 1u);
+  ASSERT_FALSE(first.results()[0].ok());
+  ASSERT_FALSE(second.results()[0].ok());
+  EXPECT_EQ(first.results()[0].error().kind, ErrorKind::unavailable);
+  EXPECT_EQ(second.results()[0].error().kind, ErrorKind::unavailable);
+  // The log stays failed: later failures are refused too, and the instance is not ready.
+  Waiter later;
+  service.ingest({input("run-c", "RATE_LIMITED")}, {}, later.callback());
+  ASSERT_EQ(later.wait_for(1), 1u);
+  EXPECT_FALSE(later.results()[0].ok());
+  EXPECT_FALSE(service.readiness().accepting);
+  f.stop();
+  flush_logs();
+  const std::string logged =
+      ::testing::internal::GetCapturedStdout() + ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(logged.find("wal failed"), std::string::npos) << logged;
+  // Nothing refused reached the database.
+  EXPECT_EQ(stored_count(f), 0);
 }
 
 TEST(FailureService, InflightBoundRefusesExcessAtOnce) {

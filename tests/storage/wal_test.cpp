@@ -48,7 +48,7 @@ class WalTest : public ::testing::Test {
 
   WalOptions options(std::uint64_t segment_bytes = 16u << 20,
                      std::uint64_t max_bytes = 1ull << 30) const {
-    return WalOptions{dir_.string(), segment_bytes, max_bytes};
+    return WalOptions{dir_.string(), segment_bytes, max_bytes, nullptr};
   }
 
   std::unique_ptr<Wal> open(const WalOptions& opts) {
@@ -825,7 +825,7 @@ TEST_F(WalTest, ReusedSegmentsNeverYieldTheirOldFrames) {
     fs::copy(dir_, image);
   }
   {
-    auto crashed = Wal::open(WalOptions{image.string(), 1000, 1ull << 30});
+    auto crashed = Wal::open(WalOptions{image.string(), 1000, 1ull << 30, nullptr});
     ASSERT_TRUE(crashed.ok()) << crashed.error().message;
     EXPECT_TRUE((*crashed)->recovery().corruptions.empty());
     EXPECT_GT((*crashed)->recovery().torn_bytes_dropped, 0u);  // the old bytes are cut off
@@ -884,7 +884,7 @@ TEST_F(WalTest, IgnoresUnrelatedFilesAndStaleTemporaries) {
 }
 
 TEST_F(WalTest, CreatesAMissingDirectory) {
-  const WalOptions opts{(dir_ / "a" / "b").string(), 16u << 20, 1u << 20};
+  const WalOptions opts{(dir_ / "a" / "b").string(), 16u << 20, 1u << 20, nullptr};
   auto wal = Wal::open(opts);
   ASSERT_TRUE(wal.ok());
   EXPECT_TRUE(fs::is_directory(dir_ / "a" / "b"));
