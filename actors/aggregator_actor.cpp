@@ -31,7 +31,8 @@ constexpr int kMaxCatchUpHours = 7 * 24;
 constexpr int kRollupStepHours = 24;
 constexpr std::int64_t kMaxExportRows = 1'000'000;
 /// Recovery changes are looked up from this long before the previous lookup: a change is
-/// stamped when its transaction starts and may commit after a lookup that started later.
+/// recorded (by the database's clock) before its transaction commits, possibly after a lookup
+/// that started later.
 constexpr Micros kRecoveryLookback = 10 * 60 * kMicrosPerSecond;
 /// At most this many hours outside the window are recomputed for their recoveries per run.
 constexpr std::int64_t kMaxRecoveredHours = 400 * 24;
@@ -41,8 +42,9 @@ struct AggregatorState {
   std::uint64_t store_generation = 0;
   std::unique_ptr<MissRateAlert> alert;
   RollupWindow window{kFirstRollupHours, kMaxCatchUpHours};
-  /// When the last lookup of recovery changes that was rolled up started (0: none yet).
-  Micros recoveries_seen = 0;
+  /// When (steady clock) the last lookup of recovery changes whose hours were all recomputed
+  /// and exported started; 0 before the first.
+  Micros recoveries_looked_up = 0;
   bool leader = false;
   static inline const char* name = "failcat.aggregator";
 };
@@ -115,26 +117,35 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   const Micros from = st.window.begin(current);
   // A recovery changes the recovered_count of its failure's hour, however old: hours before
   // the window whose failures' recoveries changed since the last lookup are recomputed too.
-  const Micros recoveries_since = st.recoveries_seen != 0
-                                      ? st.recoveries_seen - kRecoveryLookback
-                                      : now - kFirstRollupHours * kMicrosPerHour;
+  // That work fails on its own (the lookup is then repeated), never holding the window's.
+  const Micros steady = ctx->clock.steady();
+  const Micros lookback = st.recoveries_looked_up != 0
+                              ? steady - st.recoveries_looked_up + kRecoveryLookback
+                              : kFirstRollupHours * kMicrosPerHour;
+  // Hours retention has begun to delete would shrink if recomputed.
+  const Micros oldest =
+      o.retention_days > 0
+          ? floor_hour(now - static_cast<Micros>(o.retention_days) * 24 * kMicrosPerHour) +
+                kMicrosPerHour
+          : 0;
+  bool recovered_ok = true;
   std::vector<Micros> recovered;
-  if (auto hours = store.hours_recovered_since(recoveries_since, kMaxRecoveredHours); !hours) {
+  if (auto hours = store.hours_recovered_within(lookback, kMaxRecoveredHours); !hours) {
     log_event(LogLevel::warn, "aggregator: recovery changes not read",
               {{"error", hours.error().message}});
-    ok = false;
+    recovered_ok = false;
   } else {
     if (static_cast<std::int64_t>(hours->size()) >= kMaxRecoveredHours) {
       log_event(LogLevel::warn,
-                "aggregator: too many hours with recovery changes, some not recomputed",
+                "aggregator: too many hours with recovery changes, the newest not recomputed",
                 {{"hours", std::to_string(hours->size())}});
     }
     for (Micros hour : *hours) {
-      if (hour < from) recovered.push_back(hour);
+      if (hour < from && hour >= oldest) recovered.push_back(hour);
     }
   }
   // Consecutive recovered hours go in one statement, a day at most; then the window's.
-  for (std::size_t i = 0; i < recovered.size() && ok;) {
+  for (std::size_t i = 0; i < recovered.size() && recovered_ok;) {
     std::size_t j = i + 1;
     while (j < recovered.size() && recovered[j] == recovered[j - 1] + kMicrosPerHour &&
            j - i < static_cast<std::size_t>(kRollupStepHours)) {
@@ -143,10 +154,11 @@ bool run_jobs(Self self, PipelineContext* ctx) {
     if (auto rolled = store.rollup_aggregates(recovered[i], recovered[j - 1] + kMicrosPerHour, now);
         !rolled) {
       log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
-      ok = false;
+      recovered_ok = false;
     }
     i = j;
   }
+  if (!recovered_ok) recovered.clear();
   for (Micros step = from; step <= current && ok; step += kRollupStepHours * kMicrosPerHour) {
     const Micros to = std::min(step + kRollupStepHours * kMicrosPerHour, current + kMicrosPerHour);
     if (auto rolled = store.rollup_aggregates(step, to, now); !rolled) {
@@ -180,20 +192,25 @@ bool run_jobs(Self self, PipelineContext* ctx) {
     }
     return Exported::yes;
   };
-  if (ok && !o.export_dir.empty()) {
-    std::vector<Micros> hours = recovered;
-    for (Micros hour = from; hour <= current; hour += kMicrosPerHour) hours.push_back(hour);
-    for (Micros hour : hours) {
+  const bool ok_before_exports = ok;
+  if (!o.export_dir.empty()) {
+    for (Micros hour : recovered) {
+      const Exported exported = export_one(hour);
+      if (exported != Exported::yes) recovered_ok = false;
+      if (exported == Exported::unreadable) break;
+    }
+    for (Micros hour = from; hour <= current && ok_before_exports; hour += kMicrosPerHour) {
       const Exported exported = export_one(hour);
       if (exported != Exported::yes) ok = false;
       if (exported == Exported::unreadable) break;
     }
   }
-  // The next lookup of recovery changes starts from this one once its hours are recomputed
-  // and exported; until then they are looked up again.
-  if (ok) st.recoveries_seen = now;
   st.window.finish(ok && positions_known, current, acknowledged, stored);
   if (hold_from != 0) st.window.hold(hold_from);
+  // The next lookup of recovery changes starts from this one once its hours are recomputed
+  // and exported; until then they are looked up again.
+  if (recovered_ok) st.recoveries_looked_up = steady;
+  ok = ok && recovered_ok;
 
   if (o.retention_days > 0) {
     const Micros cutoff = now - static_cast<Micros>(o.retention_days) * 24 * kMicrosPerHour;

@@ -55,7 +55,7 @@ class NullStore final : public FailureStore {
   Result<std::int64_t> rollup_aggregates(Micros, Micros, Micros) override {
     return std::int64_t{0};
   }
-  Result<std::vector<Micros>> hours_recovered_since(Micros, std::int64_t) override {
+  Result<std::vector<Micros>> hours_recovered_within(Micros, std::int64_t) override {
     return std::vector<Micros>{};
   }
   Result<std::vector<AggregateRow>> aggregates(const TenantScope&, const AggregateQuery&) override {

@@ -80,9 +80,9 @@ class FailureStore {
   /// Recomputes the hourly rollups of `failure_aggregates` for the hours in [from, to).
   /// Idempotent: a rerun replaces the same buckets. Returns the rows written.
   virtual Result<std::int64_t> rollup_aggregates(Micros from, Micros to, Micros now) = 0;
-  /// The hours (as rollups bucket them) of failures whose recovery was changed at or after
-  /// `since` (the audit events' `at`), across every tenant, oldest first, at most `limit`.
-  virtual Result<std::vector<Micros>> hours_recovered_since(Micros since, std::int64_t limit) = 0;
+  /// The hours (as rollups bucket them) of failures whose recovery changes were recorded in
+  /// the last `window` by the store's clock, across every tenant, oldest first, at most `limit`.
+  virtual Result<std::vector<Micros>> hours_recovered_within(Micros window, std::int64_t limit) = 0;
   virtual Result<std::vector<AggregateRow>> aggregates(const TenantScope& scope,
                                                        const AggregateQuery& query) = 0;
 

@@ -316,12 +316,14 @@ constexpr const char* kRollupAggregates =
     " ON CONFLICT (bucket_start, tenant_id, error_code, catalog_entry_id, category, match_type)"
     " DO UPDATE SET failure_count = EXCLUDED.failure_count,"
     " recovered_count = EXCLUDED.recovered_count, updated_at = EXCLUDED.updated_at";
-// The hours, as kRollupAggregates buckets them, of failures whose recovery changed since $1.
-const std::string kHoursRecoveredSince =
+// The hours, as kRollupAggregates buckets them, of failures whose recovery changes were
+// recorded in the last $1 microseconds (the database's clock).
+const std::string kHoursRecoveredWithin =
     "SELECT " + micros_of("hour") +
     " FROM (SELECT DISTINCT date_trunc('hour', m.created_at) AS hour"
     " FROM failure_recovery_events e JOIN failure_matches m ON m.id = e.failure_id"
-    " WHERE e.at >= $1::timestamptz) t ORDER BY hour LIMIT $2::bigint";
+    " WHERE e.recorded_at >= now() - $1::bigint * interval '1 microsecond') t"
+    " ORDER BY hour LIMIT $2::bigint";
 const std::string kSelectAggregates =
     "SELECT " + micros_of("bucket_start") +
     " AS bucket_start, tenant_id::text AS tenant_id, error_code, catalog_entry_id, category,"
@@ -748,15 +750,15 @@ class PostgresStore final : public FailureStore {
     });
   }
 
-  Result<std::vector<Micros>> hours_recovered_since(Micros since, std::int64_t limit) override {
+  Result<std::vector<Micros>> hours_recovered_within(Micros window, std::int64_t limit) override {
     using Out = std::vector<Micros>;
-    return run<Out>("hours_recovered_since", [&](pqxx::connection& c) -> Result<Out> {
+    return run<Out>("hours_recovered_within", [&](pqxx::connection& c) -> Result<Out> {
       pqxx::read_transaction tx(c);
       admit_scope(tx, TenantScope::all());  // rollups span every tenant
       Out hours;
       for (const auto& row :
-           SqlParams{timestamp(since), number(std::max<std::int64_t>(limit, 0))}.exec(
-               tx, kHoursRecoveredSince)) {
+           SqlParams{number(std::max<Micros>(window, 0)), number(std::max<std::int64_t>(limit, 0))}
+               .exec(tx, kHoursRecoveredWithin)) {
         hours.push_back(row[0].as<Micros>());
       }
       return hours;

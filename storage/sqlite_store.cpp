@@ -9,6 +9,7 @@
 #include <utility>
 #include <variant>
 
+#include "core/clock.hpp"
 #include "core/tokenizer.hpp"
 #include "core/unmatched_signatures.hpp"
 #include "storage/failure_store.hpp"
@@ -523,13 +524,13 @@ class SqliteStore final : public FailureStore {
     });
   }
 
-  Result<std::vector<Micros>> hours_recovered_since(Micros since, std::int64_t limit) override {
+  Result<std::vector<Micros>> hours_recovered_within(Micros window, std::int64_t limit) override {
     return guarded<std::vector<Micros>>([&] {
       Statement s(db(),
                   "SELECT DISTINCT substr(m.created_at, 1, 13) || ':00:00.000000Z' AS hour "
                   "FROM failure_recovery_events e JOIN failure_matches m ON m.id = e.failure_id "
-                  "WHERE e.at >= ? ORDER BY hour LIMIT ?");
-      s.bind_all({format_rfc3339(since), std::max<std::int64_t>(limit, 0)});
+                  "WHERE e.recorded_at >= ? ORDER BY hour LIMIT ?");
+      s.bind_all({format_rfc3339(SystemClock().now() - window), std::max<std::int64_t>(limit, 0)});
       std::vector<Micros> hours;
       while (s.step()) hours.push_back(s.time(0));
       return hours;
@@ -726,16 +727,19 @@ class SqliteStore final : public FailureStore {
   std::int64_t write_recovery(const Where& where, const RecoveryUpdate& u) {
     const std::string at = format_rfc3339(u.at);
     const Value actor = std::string(u.recovered_by.value_or("api"));
-    std::vector<Value> audit_values = {actor, std::int64_t{u.recovery_attempted},
-                                       std::int64_t{u.recovery_succeeded}, text_or_null(u.notes),
-                                       at};
+    std::vector<Value> audit_values = {actor,
+                                       std::int64_t{u.recovery_attempted},
+                                       std::int64_t{u.recovery_succeeded},
+                                       text_or_null(u.notes),
+                                       at,
+                                       format_rfc3339(SystemClock().now())};
     audit_values.insert(audit_values.end(), where.values.begin(), where.values.end());
     Statement audit(db(),
                     "INSERT INTO failure_recovery_events (failure_id, tenant_id, actor, "
-                    "old_attempted, old_succeeded, new_attempted, new_succeeded, notes, at) "
-                    "SELECT id, tenant_id, ?1, recovery_attempted, recovery_succeeded, ?2, ?3, "
-                    "?4, ?5 FROM failure_matches" +
-                        renumber(where.sql, 6));
+                    "old_attempted, old_succeeded, new_attempted, new_succeeded, notes, at, "
+                    "recorded_at) SELECT id, tenant_id, ?1, recovery_attempted, "
+                    "recovery_succeeded, ?2, ?3, ?4, ?5, ?6 FROM failure_matches" +
+                        renumber(where.sql, 7));
     audit.bind_all(audit_values);
     audit.run();
 

@@ -104,8 +104,8 @@ class FlakyStore final : public FailureStore {
     ++b_.rollups;
     return inner_->rollup_aggregates(from, to, now);
   }
-  Result<std::vector<Micros>> hours_recovered_since(Micros since, std::int64_t limit) override {
-    return inner_->hours_recovered_since(since, limit);
+  Result<std::vector<Micros>> hours_recovered_within(Micros window, std::int64_t limit) override {
+    return inner_->hours_recovered_within(window, limit);
   }
   Result<std::vector<AggregateRow>> aggregates(const TenantScope& s,
                                                const AggregateQuery& q) override {

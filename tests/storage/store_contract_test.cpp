@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "core/uuid.hpp"
 #include "storage/failure_store.hpp"
 #include "storage/migration_set.hpp"
@@ -773,31 +774,42 @@ TEST_P(StoreContract, AggregatesRollUpHourlyAndRerunReplaces) {
   for (const auto& a : *first_hour) EXPECT_EQ(a.bucket_start, hour);
 }
 
-TEST_P(StoreContract, HoursRecoveredSinceNameTheHoursOfChangedFailures) {
+TEST_P(StoreContract, HoursRecoveredWithinNameTheHoursOfRecentChanges) {
+  const bool pg = GetParam() == "postgres";
   const Micros day_ago = floor_hour(kNow) - 24 * kMicrosPerHour;
   const Micros week_ago = floor_hour(kNow) - 7 * 24 * kMicrosPerHour;
+  const Micros older = day_ago - 5 * kMicrosPerHour;
   std::vector<FailureRecord> rows{record(week_ago + 5), record(week_ago + 7, kTenantB),
-                                  record(day_ago + 61 * kMicrosPerSecond), record(kNow)};
+                                  record(day_ago + 61 * kMicrosPerSecond), record(kNow),
+                                  record(older)};
   insert(rows);
-  const auto recover = [&](const FailureRecord& r, Micros at) {
+  const auto recover = [&](const FailureRecord& r) {
     RecoveryUpdate u;
     u.recovery_succeeded = true;
-    u.at = at;
+    u.at = kNow;  // when it was asked for; the lookup goes by when the store recorded it
     ASSERT_TRUE(store_->update_recovery(TenantScope::all(), r.id, u, std::nullopt).ok());
   };
-  recover(rows[2], kNow - 10 * kMicrosPerSecond);
-  recover(rows[1], kNow);  // another tenant: the lookup spans all of them
-  recover(rows[0], kNow + 5 * kMicrosPerSecond);
+  recover(rows[2]);
+  recover(rows[1]);  // another tenant: the lookup spans all of them
+  recover(rows[0]);
+  // A change the store recorded two days ago.
+  const std::string two_days_ago = format_rfc3339(SystemClock().now() - 48 * kMicrosPerHour);
+  backend_->exec_raw(
+      "INSERT INTO failure_recovery_events (failure_id, tenant_id, actor, old_attempted, "
+      "old_succeeded, new_attempted, new_succeeded, at, recorded_at) VALUES ('" +
+      rows[4].id + "', '" + rows[4].tenant_id + "', 'bob', " +
+      (pg ? "false, false, true, true, '" : "0, 0, 1, 1, '") + two_days_ago + "', '" +
+      two_days_ago + "')");
 
-  auto all = store_->hours_recovered_since(kNow - kMicrosPerHour, 100);
-  ASSERT_TRUE(all.ok()) << all.error().message;
-  EXPECT_EQ(*all, (std::vector<Micros>{week_ago, day_ago}));  // each hour once, oldest first
-  auto later = store_->hours_recovered_since(kNow, 100);
-  ASSERT_TRUE(later.ok());
-  EXPECT_EQ(*later, (std::vector<Micros>{week_ago}));
-  EXPECT_EQ(*store_->hours_recovered_since(kNow - kMicrosPerHour, 1),
+  auto recent = store_->hours_recovered_within(kMicrosPerHour, 100);
+  ASSERT_TRUE(recent.ok()) << recent.error().message;
+  EXPECT_EQ(*recent, (std::vector<Micros>{week_ago, day_ago}));  // each hour once, oldest first
+  auto three_days = store_->hours_recovered_within(72 * kMicrosPerHour, 100);
+  ASSERT_TRUE(three_days.ok());
+  EXPECT_EQ(*three_days, (std::vector<Micros>{week_ago, older, day_ago}));
+  EXPECT_EQ(*store_->hours_recovered_within(72 * kMicrosPerHour, 1),
             (std::vector<Micros>{week_ago}));
-  EXPECT_TRUE(store_->hours_recovered_since(kNow + 6 * kMicrosPerSecond, 100)->empty());
+  EXPECT_TRUE(store_->hours_recovered_within(0, 100)->empty());
 }
 
 TEST_P(StoreContract, RetentionDeletesOldRowsInBatches) {

@@ -1,4 +1,5 @@
--- The aggregator finds the hours whose recoveries changed since its last run, across every
--- tenant, to recompute their rollups' recovered_count (idx_fre_tenant_time leads with the
--- tenant, so it cannot serve that range alone).
-CREATE INDEX IF NOT EXISTS idx_fre_at ON failure_recovery_events (at);
+-- When each recovery change was recorded (the store writes it): the aggregator looks up the
+-- hours whose recoveries changed since its last run, to recompute their rollups'
+-- recovered_count. Earlier events stay NULL.
+ALTER TABLE failure_recovery_events ADD COLUMN recorded_at TEXT;
+CREATE INDEX IF NOT EXISTS idx_fre_recorded_at ON failure_recovery_events (recorded_at);
