@@ -449,6 +449,9 @@ void sync_returned(Self self, PipelineContext* ctx, const WalSyncJob* job, const
   }
   if (failed) {
     wal_failed(self, ctx, *failed);
+    // Groups answered before the failure still go to the database.
+    publish(self, ctx);
+    try_flush(self, ctx);
     finish_drain_if_done(self, ctx);
     return;
   }

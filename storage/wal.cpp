@@ -756,9 +756,14 @@ Result<std::uint64_t> Wal::finish_sync(const WalSyncTicket& ticket, const Status
     return fail(Error::invalid("sync", "wal: syncs finished out of order"));
   }
   in_flight_lsns_.pop_front();
+  if (!outcome) {
+    sync_failed_ = true;
+    return failed_ ? *failed_ : fail(outcome.error());
+  }
+  // Durable, unless a ticket before it failed (recovery cuts the log at that group's frames).
+  // A failure since (writing a later group, creating a segment) leaves them durable.
+  if (!sync_failed_) synced_lsn_ = std::max(synced_lsn_, ticket.lsn_);
   if (failed_) return *failed_;
-  if (!outcome) return fail(outcome.error());
-  synced_lsn_ = std::max(synced_lsn_, ticket.lsn_);
   if (active_ && buffer_.empty() && in_flight_lsns_.empty() &&
       segments_.back().valid_bytes >= options_.segment_bytes) {
     // Full, durable and nothing waiting for it: the next append starts a new segment (with

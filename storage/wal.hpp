@@ -196,7 +196,9 @@ class Wal {
   /// The second half, for each ticket in the order `begin_sync` returned them: `outcome` is
   /// what `ticket.run()` returned. On success every record up to `ticket.lsn()` is durable
   /// (returned); on failure the log is failed. A group whose ticket ran first is durable only
-  /// once the tickets before it are too.
+  /// once the tickets before it are too. Once the log has failed it returns that error, but a
+  /// ticket that succeeded after tickets that all did still counts (`synced_lsn()`): a later
+  /// write that failed does not undo its frames.
   Result<std::uint64_t> finish_sync(const WalSyncTicket& ticket, const Status& outcome);
   /// True when `begin_sync` may be called now: no ticket is in flight, or one is and the
   /// buffered frames stay in its segment (a group that starts a new segment waits until the
@@ -283,6 +285,7 @@ class Wal {
   std::string buffer_;                  ///< Frames appended to the active segment, not yet written.
   std::uint64_t buffer_first_lsn_ = 0;  ///< LSN of the first frame in buffer_.
   std::deque<std::uint64_t> in_flight_lsns_;  ///< The LSN of each ticket in flight, in order.
+  bool sync_failed_ = false;                  ///< A ticket's fsync failed.
   std::uint64_t next_lsn_ = 1;
   std::uint64_t synced_lsn_ = 0;
   std::uint64_t persisted_lsn_ = 0;

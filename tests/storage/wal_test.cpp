@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -452,6 +454,37 @@ TEST_F(WalTest, AFailedSyncFailsTheOneInFlightAfterIt) {
   EXPECT_FALSE(wal->finish_sync(*second, ok_status()).ok());
   EXPECT_EQ(wal->synced_lsn(), 0u);
   EXPECT_FALSE(wal->append("more").ok());
+}
+
+TEST_F(WalTest, AGroupInFlightStaysDurableWhenWritingTheNextOneFails) {
+  auto wal = open();
+  append_n(*wal, 1, 3);
+  auto first = wal->begin_sync();
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  append_n(*wal, 4, 5);
+  // The next group's write fails: no byte may go past the segment's current end.
+  const auto size = fs::file_size(segments().back());
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit capped = saved;
+  capped.rlim_cur = static_cast<rlim_t>(size);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &capped), 0);
+  auto second = wal->begin_sync();
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(second.ok());
+  EXPECT_FALSE(wal->append("more").ok());  // the log has failed
+
+  // The group in flight was written before: its fsync makes it durable all the same.
+  EXPECT_FALSE(wal->finish_sync(*first, first->run()).ok());
+  EXPECT_EQ(wal->synced_lsn(), 3u);
+  auto read = wal->read_from(1, 100, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  expect_records(*read, 1, 3);
+  wal.reset();
+  auto reopened = open();
+  expect_records(replay_all(*reopened), 1, 3);
 }
 
 TEST_F(WalTest, SyncsFinishedOutOfOrderFailTheLog) {
