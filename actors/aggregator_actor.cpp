@@ -137,7 +137,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   } else {
     if (static_cast<std::int64_t>(hours->size()) >= kMaxRecoveredHours) {
       log_event(LogLevel::warn,
-                "aggregator: too many hours with recovery changes, the newest not recomputed",
+                "aggregator: too many hours with recovery changes, the oldest not recomputed",
                 {{"hours", std::to_string(hours->size())}});
     }
     for (Micros hour : *hours) {

@@ -81,7 +81,8 @@ class FailureStore {
   /// Idempotent: a rerun replaces the same buckets. Returns the rows written.
   virtual Result<std::int64_t> rollup_aggregates(Micros from, Micros to, Micros now) = 0;
   /// The hours (as rollups bucket them) of failures whose recovery changes were recorded in
-  /// the last `window` by the store's clock, across every tenant, oldest first, at most `limit`.
+  /// the last `window` by the store's clock, across every tenant: the newest `limit` of them,
+  /// oldest first.
   virtual Result<std::vector<Micros>> hours_recovered_within(Micros window, std::int64_t limit) = 0;
   virtual Result<std::vector<AggregateRow>> aggregates(const TenantScope& scope,
                                                        const AggregateQuery& query) = 0;

@@ -323,7 +323,7 @@ const std::string kHoursRecoveredWithin =
     " FROM (SELECT DISTINCT date_trunc('hour', m.created_at) AS hour"
     " FROM failure_recovery_events e JOIN failure_matches m ON m.id = e.failure_id"
     " WHERE e.recorded_at >= now() - $1::bigint * interval '1 microsecond') t"
-    " ORDER BY hour LIMIT $2::bigint";
+    " ORDER BY hour DESC LIMIT $2::bigint";
 const std::string kSelectAggregates =
     "SELECT " + micros_of("bucket_start") +
     " AS bucket_start, tenant_id::text AS tenant_id, error_code, catalog_entry_id, category,"
@@ -761,6 +761,7 @@ class PostgresStore final : public FailureStore {
                .exec(tx, kHoursRecoveredWithin)) {
         hours.push_back(row[0].as<Micros>());
       }
+      std::reverse(hours.begin(), hours.end());
       return hours;
     });
   }

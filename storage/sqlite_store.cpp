@@ -529,10 +529,11 @@ class SqliteStore final : public FailureStore {
       Statement s(db(),
                   "SELECT DISTINCT substr(m.created_at, 1, 13) || ':00:00.000000Z' AS hour "
                   "FROM failure_recovery_events e JOIN failure_matches m ON m.id = e.failure_id "
-                  "WHERE e.recorded_at >= ? ORDER BY hour LIMIT ?");
+                  "WHERE e.recorded_at >= ? ORDER BY hour DESC LIMIT ?");
       s.bind_all({format_rfc3339(SystemClock().now() - window), std::max<std::int64_t>(limit, 0)});
       std::vector<Micros> hours;
       while (s.step()) hours.push_back(s.time(0));
+      std::reverse(hours.begin(), hours.end());
       return hours;
     });
   }

@@ -807,8 +807,8 @@ TEST_P(StoreContract, HoursRecoveredWithinNameTheHoursOfRecentChanges) {
   auto three_days = store_->hours_recovered_within(72 * kMicrosPerHour, 100);
   ASSERT_TRUE(three_days.ok());
   EXPECT_EQ(*three_days, (std::vector<Micros>{week_ago, older, day_ago}));
-  EXPECT_EQ(*store_->hours_recovered_within(72 * kMicrosPerHour, 1),
-            (std::vector<Micros>{week_ago}));
+  EXPECT_EQ(*store_->hours_recovered_within(72 * kMicrosPerHour, 2),
+            (std::vector<Micros>{older, day_ago}));  // the newest ones
   EXPECT_TRUE(store_->hours_recovered_within(0, 100)->empty());
 }
 
