@@ -462,6 +462,17 @@ class HeldDisk {
   int error_ = 0;
 };
 
+/// One failure into `first`, whose group's fsync the disk holds, then one into `second`,
+/// whose group goes to the disk beside it and whose own fsync returns: unanswered meanwhile.
+void ingest_two_groups(FailureService& service, HeldDisk& disk, Waiter& first, Waiter& second) {
+  service.ingest({input("run-a", "RATE_LIMITED")}, {}, first.callback());
+  ASSERT_TRUE(disk.started(1));
+  service.ingest({input("run-b", "RATE_LIMITED")}, {}, second.callback());
+  ASSERT_TRUE(disk.started(2));
+  // Its frames follow the first group's in the log: no answer while that one is held.
+  EXPECT_EQ(second.wait_for(1, std::chrono::milliseconds(300)), 0u);
+}
+
 TEST(FailureService, AGroupIsAnsweredOnlyOnceTheGroupBeforeItIsDurable) {
   PipelineFixture f;
   HeldDisk disk;
@@ -469,13 +480,7 @@ TEST(FailureService, AGroupIsAnsweredOnlyOnceTheGroupBeforeItIsDurable) {
   auto& service = f.start();
   Waiter first;
   Waiter second;
-  service.ingest({input("run-a", "RATE_LIMITED")}, {}, first.callback());
-  ASSERT_TRUE(disk.started(1));
-  // The second group goes to the disk beside the held one, and its own fsync returns...
-  service.ingest({input("run-b", "RATE_LIMITED")}, {}, second.callback());
-  ASSERT_TRUE(disk.started(2));
-  // ...but its frames follow the first group's in the log: no answer while that one is held.
-  EXPECT_EQ(second.wait_for(1, std::chrono::milliseconds(300)), 0u);
+  ASSERT_NO_FATAL_FAILURE(ingest_two_groups(service, disk, first, second));
   EXPECT_EQ(first.results().size(), 0u);
 
   disk.release(0);
@@ -501,11 +506,7 @@ TEST(FailureService, AFailedFsyncRefusesTheGroupAfterItToo) {
   auto& service = f.start();
   Waiter first;
   Waiter second;
-  service.ingest({input("run-a", "RATE_LIMITED")}, {}, first.callback());
-  ASSERT_TRUE(disk.started(1));
-  service.ingest({input("run-b", "RATE_LIMITED")}, {}, second.callback());
-  ASSERT_TRUE(disk.started(2));  // its own fsync succeeds
-  EXPECT_EQ(second.wait_for(1, std::chrono::milliseconds(300)), 0u);
+  ASSERT_NO_FATAL_FAILURE(ingest_two_groups(service, disk, first, second));
 
   disk.release(EIO);
   ASSERT_EQ(first.wait_for(1), 1u);

@@ -65,6 +65,12 @@ class HookedCase(harness.ServiceTestCase):
         self.server_env = {k: v for k, v in env.items() if v is not None}
         super().setUp()
 
+    def successful_runs(self):
+        for line in self.api.get("/metrics").body.splitlines():
+            if line.startswith('failcat_aggregator_runs_total{outcome="success"}'):
+                return int(float(line.split()[-1]))
+        return 0
+
 
 class PeriodicJobs(HookedCase):
     def setUp(self):
@@ -76,16 +82,9 @@ class PeriodicJobs(HookedCase):
                 "VALUES ('01890000-0000-7000-8000-0000000000aa', 'ancient', "
                 "'00000000-0000-0000-0000-000000000000', 'OLD', '%s', '%s')" % (ts, ts))
 
-    def insert_old_row(self):
-        if self.backend == "postgres":
-            self.database.query(self.old_row_sql())
-        else:
-            path = self.server.env["FAILCAT_SQLITE_PATH"]
-            subprocess.run(["sqlite3", path, ".timeout 5000", self.old_row_sql()], check=True, timeout=30)
-
     def test_rollups_exports_retention_and_signed_alert(self):
         ingest_mostly_misses(self, "jobs")
-        self.insert_old_row()
+        self.run_sql(self.old_row_sql())
 
         # Rollups: the current hour holds all 30 (the old row is outside the rollup window).
         def rolled_up():
@@ -156,12 +155,6 @@ class PeriodicJobs(HookedCase):
             rows = [json.loads(line) for line in f if line.strip()]
         self.assertEqual([(r["failure_count"], r["recovered_count"]) for r in rows], [(1, 1)])
 
-    def successful_runs(self):
-        for line in self.api.get("/metrics").body.splitlines():
-            if line.startswith('failcat_aggregator_runs_total{outcome="success"}'):
-                return int(float(line.split()[-1]))
-        return 0
-
     def run_sql(self, sql):
         if self.backend == "postgres":
             self.database.query(sql)
@@ -180,12 +173,6 @@ class PeriodicJobs(HookedCase):
 
 class AlertSettings(HookedCase):
     """The alert settings change when it fires; the webhook key rotates with SIGHUP."""
-
-    def successful_runs(self):
-        for line in self.api.get("/metrics").body.splitlines():
-            if line.startswith('failcat_aggregator_runs_total{outcome="success"}'):
-                return int(float(line.split()[-1]))
-        return 0
 
     def test_min_failures_holds_the_alert_back(self):
         self.start_with(FAILCAT_ALERT_MIN_FAILURES="1000")

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,19 @@ class WalTest : public ::testing::Test {
       ASSERT_TRUE(lsn.ok()) << lsn.error().message;
       EXPECT_EQ(*lsn, i);
     }
+  }
+
+  /// Records 1–3 written as one group and 4–5 as the next, both tickets in flight.
+  static void begin_two_groups(Wal& wal, std::optional<WalSyncTicket>& first,
+                               std::optional<WalSyncTicket>& second) {
+    append_n(wal, 1, 3);
+    auto one = wal.begin_sync();
+    ASSERT_TRUE(one.ok()) << one.error().message;
+    first = std::move(*one);
+    append_n(wal, 4, 5);
+    auto two = wal.begin_sync();
+    ASSERT_TRUE(two.ok()) << two.error().message;
+    second = std::move(*two);
   }
 
   static std::vector<WalRecord> replay_all(Wal& wal) {
@@ -442,12 +456,9 @@ TEST_F(WalTest, AGroupThatStartsASegmentWaitsForTheOneInFlight) {
 
 TEST_F(WalTest, AFailedSyncFailsTheOneInFlightAfterIt) {
   auto wal = open();
-  append_n(*wal, 1, 3);
-  auto first = wal->begin_sync();
-  ASSERT_TRUE(first.ok());
-  append_n(*wal, 4, 5);
-  auto second = wal->begin_sync();
-  ASSERT_TRUE(second.ok());
+  std::optional<WalSyncTicket> first;
+  std::optional<WalSyncTicket> second;
+  ASSERT_NO_FATAL_FAILURE(begin_two_groups(*wal, first, second));
   ASSERT_TRUE(second->run().ok());
   EXPECT_FALSE(wal->finish_sync(*first, Error::unavailable("disk gone")).ok());
   // The later group's own fsync succeeded, but the frames before it are not durable.
@@ -489,12 +500,9 @@ TEST_F(WalTest, AGroupInFlightStaysDurableWhenWritingTheNextOneFails) {
 
 TEST_F(WalTest, SyncsFinishedOutOfOrderFailTheLog) {
   auto wal = open();
-  append_n(*wal, 1, 3);
-  auto first = wal->begin_sync();
-  ASSERT_TRUE(first.ok());
-  append_n(*wal, 4, 5);
-  auto second = wal->begin_sync();
-  ASSERT_TRUE(second.ok());
+  std::optional<WalSyncTicket> first;
+  std::optional<WalSyncTicket> second;
+  ASSERT_NO_FATAL_FAILURE(begin_two_groups(*wal, first, second));
   EXPECT_FALSE(wal->finish_sync(*second, second->run()).ok());
   EXPECT_EQ(wal->synced_lsn(), 0u);
   EXPECT_FALSE(wal->append("more").ok());
