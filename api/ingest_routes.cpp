@@ -11,14 +11,20 @@
 namespace failcat {
 namespace {
 
+/// Keys are stored in a 255-character column.
 constexpr std::size_t kMaxIdempotencyKeyBytes = 255;
+/// A batch's items are keyed `<header>:<index>`, the index below 1,000: the header leaves room.
+constexpr std::size_t kMaxBatchIdempotencyKeyBytes = kMaxIdempotencyKeyBytes - 4;
+static_assert(kMaxBatchItems <= 1000, "the batch key's index suffix is at most 4 characters");
 
-/// The `Idempotency-Key` header, validated: printable ASCII, 1..255 bytes.
-Result<std::optional<std::string>> idempotency_header(const HttpRequest& request) {
+/// The `Idempotency-Key` header, validated: printable ASCII, 1..`max_bytes` bytes.
+Result<std::optional<std::string>> idempotency_header(const HttpRequest& request,
+                                                      std::size_t max_bytes) {
   auto key = request.header("idempotency-key");
   if (!key) return std::optional<std::string>{};
-  if (key->empty() || key->size() > kMaxIdempotencyKeyBytes) {
-    return Error::invalid("Idempotency-Key", "must be 1 to 255 characters");
+  if (key->empty() || key->size() > max_bytes) {
+    return Error::invalid("Idempotency-Key",
+                          "must be 1 to " + std::to_string(max_bytes) + " characters");
   }
   for (char c : *key) {
     if (c < 0x21 || c > 0x7e) {
@@ -104,7 +110,7 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                if (auto none = require_no_params(request.query); !none) {
                  return respond(error_response(none.error(), request.request_id));
                }
-               auto key = idempotency_header(request);
+               auto key = idempotency_header(request, kMaxIdempotencyKeyBytes);
                if (!key) return respond(error_response(key.error(), request.request_id));
                auto input = parse_failure_body(request.body);
                if (!input) return respond(error_response(input.error(), request.request_id));
@@ -123,7 +129,7 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                if (auto none = require_no_params(request.query); !none) {
                  return respond(error_response(none.error(), request.request_id));
                }
-               auto key = idempotency_header(request);
+               auto key = idempotency_header(request, kMaxBatchIdempotencyKeyBytes);
                if (!key) return respond(error_response(key.error(), request.request_id));
                auto inputs = parse_failure_batch(request.body);
                if (!inputs) return respond(error_response(inputs.error(), request.request_id));

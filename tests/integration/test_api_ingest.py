@@ -199,6 +199,17 @@ class IngestTest(SharedServerCase):
             r = self.api.post(API + "/failures", failure(new_run()), headers={"Idempotency-Key": bad})
             self.assertProblem(r, 400, "Idempotency-Key", "POST", "/api/v1/failures")
 
+    def test_a_batch_key_leaves_room_for_the_item_index(self):
+        # Each item is keyed "<header>:<index>" in a 255-character column: a longer header
+        # would be a row the database refuses.
+        body = {"failures": [failure(new_run(), "A")]}
+        r = self.api.post(API + "/failures/batch", body, headers={"Idempotency-Key": "x" * 252})
+        self.assertProblem(r, 400, "Idempotency-Key", "POST", "/api/v1/failures/batch")
+        ok = self.api.post(API + "/failures/batch", body, headers={"Idempotency-Key": "x" * 251})
+        self.assertEqual(ok.status, 202, ok.body)
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + body["failures"][0]["run_id"])["total"], 1)
+
 
 class IdempotencyAcrossRestartTest(ServiceTestCase, ApiAssertions):
     def restart(self):
