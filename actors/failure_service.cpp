@@ -249,7 +249,9 @@ class FailureService::Impl {
                   : "degraded: database circuit open; failures are being dropped"};
     }
     const auto store_error = status_.store_error();
-    if (!store_error.empty()) return {true, true, "degraded: database: " + store_error};
+    // The store's own words stay in the log: this answer is public, and they can name the
+    // database's role, host and name.
+    if (!store_error.empty()) return {true, true, "degraded: database errors (see the log)"};
     return r;
   }
 

@@ -73,6 +73,9 @@ int http_status_for(ErrorKind kind) {
       return 503;
     case ErrorKind::overloaded:
       return 503;
+    case ErrorKind::rejected:
+      // A value the database refuses that validation let through: retrying cannot help.
+      return 400;
     case ErrorKind::internal:
       // Only the stores report `internal` (a statement the database refused). Nothing the
       // client sent caused it, so it is a 503 to retry, never a 500.

@@ -229,6 +229,10 @@ Metrics::Metrics(MetricsOptions options)
   persist_errors_ = &counter_family(registry, "failcat_persist_errors_total",
                                     "Batch writes that failed or timed out.")
                          .Add({});
+  persist_rejected_ = &counter_family(registry, "failcat_persist_rejected_rows_total",
+                                      "Acknowledged rows the database refused as data, kept in "
+                                      "the rejected-rows file instead.")
+                           .Add({});
 
   breaker_state_ = &gauge_family(registry, "failcat_breaker_state",
                                  "Database circuit breaker state: 0 closed, 1 open, 2 half-open.")
@@ -337,6 +341,10 @@ void Metrics::persist_batch(std::size_t rows, double seconds) {
 
 void Metrics::persist_error() {
   persist_errors_->Increment();
+}
+
+void Metrics::persist_rejected(std::uint64_t rows) {
+  persist_rejected_->Increment(static_cast<double>(rows));
 }
 
 void Metrics::set_breaker_state(Metrics::BreakerState state) {

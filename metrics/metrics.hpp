@@ -101,6 +101,9 @@ class Metrics {
   void persist_batch(std::size_t rows, double seconds);
   /// One failed or timed-out batch write, `failcat_persist_errors_total`.
   void persist_error();
+  /// Acknowledged rows the database refused as data, set aside in the rejected-rows file,
+  /// `failcat_persist_rejected_rows_total`.
+  void persist_rejected(std::uint64_t rows);
 
   // Circuit breaker.
   /// Sets `failcat_breaker_state` without counting a transition (start-up).
@@ -167,6 +170,7 @@ class Metrics {
   prometheus::Histogram* persist_batch_rows_ = nullptr;
   prometheus::Histogram* persist_batch_seconds_ = nullptr;
   prometheus::Counter* persist_errors_ = nullptr;
+  prometheus::Counter* persist_rejected_ = nullptr;
   prometheus::Gauge* breaker_state_ = nullptr;
   std::array<std::array<prometheus::Counter*, 3>, 3> breaker_transitions_{};
   prometheus::Gauge* wal_bytes_ = nullptr;

@@ -405,6 +405,13 @@ bool is_transient_sqlstate(const std::string& state) {
          state == "55P03";
 }
 
+/// SQLSTATE classes that refuse the data itself: data exception (22: a value too long or out
+/// of range) and integrity constraint violation (23). The same rows never succeed.
+bool is_data_sqlstate(const std::string& state) {
+  const std::string cls = state.substr(0, 2);
+  return cls == "22" || cls == "23";
+}
+
 /// The passwords written in a URL or key=value connection string, to scrub from messages.
 std::vector<std::string> passwords_in(const std::string& url) {
   std::vector<std::string> out;
@@ -895,6 +902,9 @@ class PostgresStore final : public FailureStore {
         }
         if (is_transient_sqlstate(e.sqlstate())) {
           return Error::unavailable(message(operation, "", e));
+        }
+        if (is_data_sqlstate(e.sqlstate())) {
+          return Error{ErrorKind::rejected, message(operation, "", e), {}};
         }
         return Error{ErrorKind::internal, message(operation, "", e), {}};
       } catch (const std::exception& e) {

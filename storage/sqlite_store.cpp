@@ -605,7 +605,10 @@ class SqliteStore final : public FailureStore {
       return Result<T>(body());
     } catch (const SqliteFailure& e) {
       const int primary = e.code & 0xff;
-      if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISUSE || primary == SQLITE_MISMATCH) {
+      if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG) {
+        return Error{ErrorKind::rejected, std::string("sqlite: ") + e.what(), {}};
+      }
+      if (primary == SQLITE_MISUSE) {
         return Error{ErrorKind::internal, std::string("sqlite: ") + e.what(), {}};
       }
       if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_CANTOPEN ||

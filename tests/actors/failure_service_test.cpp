@@ -12,6 +12,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "config/logging.hpp"
@@ -200,6 +201,74 @@ TEST(FailureService, BreakerOpensOnFailingStoreAndBacklogDrainsAfterRecovery) {
   EXPECT_NE(text.find("failcat_breaker_transitions_total{from=\"closed\",to=\"open\"} 1"),
             std::string::npos)
       << text;
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+// A row the database refuses as data (a value it cannot hold) must not hold back the rows
+// batched with it, nor open the breaker and stop storage for everyone: the others are stored,
+// the refused rows kept durably in the rejected-rows file, logged and counted.
+TEST(FailureService, RowsTheDatabaseRefusesAreSetAsideAndTheRestStored) {
+  PipelineFixture f;
+  f.options().batch_age = 20'000;
+  auto& service = f.start();
+  f.store().refuse_poison = true;
+  Waiter w;
+  constexpr int kCount = 60;
+  std::set<std::string> poison_runs;
+  for (int i = 0; i < kCount; ++i) {
+    const bool poison = i % 20 == 7;
+    const std::string run = "run-" + std::to_string(i);
+    if (poison) poison_runs.insert(run);
+    service.ingest({input(run, poison ? "POISON" : "TOOL_TIMEOUT_SEARCH")}, {}, w.callback());
+  }
+  ASSERT_EQ(w.wait_for(kCount), static_cast<std::size_t>(kCount));
+  std::set<std::string> poison_ids;
+  std::set<std::string> good_ids;
+  for (const auto& r : w.results()) {
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    const auto& rec = r->records.at(0);
+    (poison_runs.count(rec.run_id) ? poison_ids : good_ids).insert(rec.id);
+  }
+  ASSERT_EQ(poison_ids.size(), 3u);
+  ASSERT_TRUE(eventually([&] { return service.status().wal_backlog_rows.load() == 0; }));
+  expect_all_stored(f, good_ids);
+  EXPECT_EQ(service.status().breaker_state.load(), 0);
+  EXPECT_FALSE(service.readiness().degraded) << service.readiness().detail;
+
+  std::ifstream file(f.dir() + "/wal/rejected-rows.ndjson");
+  ASSERT_TRUE(file.good());
+  std::set<std::string> kept;
+  for (std::string line; std::getline(file, line);) {
+    const auto row = nlohmann::json::parse(line);
+    kept.insert(row.at("id").get<std::string>());
+    EXPECT_EQ(row.at("error_code"), "POISON");
+    EXPECT_NE(row.at("rejected_reason").get<std::string>().find("value too long"),
+              std::string::npos);
+    EXPECT_TRUE(row.contains("rejected_at"));
+  }
+  EXPECT_EQ(kept, poison_ids);
+  const auto text = f.metrics().serialize();
+  EXPECT_NE(text.find("\nfailcat_persist_rejected_rows_total 3\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("failcat_breaker_transitions_total{from=\"closed\",to=\"open\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+// The readiness answer is public: it says the database fails, never the database's words (they
+// can name the role, host and database).
+TEST(FailureService, ReadinessDoesNotRepeatTheStoresError) {
+  PipelineFixture f;
+  f.options().batch_age = 1'000;
+  f.options().breaker_threshold = 1'000;
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter w;
+  ASSERT_EQ(ingest_runs(service, w, 5), 5u);
+  ASSERT_TRUE(eventually([&] { return service.readiness().degraded; }));
+  EXPECT_EQ(service.readiness().detail.find("injected failure"), std::string::npos)
+      << service.readiness().detail;
+  EXPECT_NE(service.readiness().detail.find("database"), std::string::npos);
+  f.store().fail_inserts = false;
   EXPECT_EQ(f.stop(), 0u);
 }
 

@@ -24,6 +24,10 @@ namespace failcat::testing {
 /// What the store double does on writes.
 struct StoreBehaviour {
   std::atomic<bool> fail_inserts{false};
+  /// Refuse as data (like PostgreSQL refusing a value too long) every insert holding a row
+  /// whose error_code is kRefusedCode.
+  std::atomic<bool> refuse_poison{false};
+  static constexpr const char* kRefusedCode = "POISON";
   std::atomic<int> stall_ms{0};  ///< Sleep this long in each insert (a frozen database).
   std::atomic<int> inserts{0};
   std::atomic<int> rollups{0};         ///< Calls of rollup_aggregates.
@@ -69,6 +73,13 @@ class FlakyStore final : public FailureStore {
     }
     --b_.inserting;
     if (b_.fail_inserts) return Error::unavailable("injected failure");
+    if (b_.refuse_poison) {
+      for (const auto& r : rows) {
+        if (r.error_code == StoreBehaviour::kRefusedCode) {
+          return Error{ErrorKind::rejected, "value too long for type character varying(255)", {}};
+        }
+      }
+    }
     return inner_->insert_batch(rows);
   }
   Result<std::optional<FailureRecord>> get(const TenantScope& s, const std::string& id) override {
@@ -158,6 +169,7 @@ class PipelineFixture {
     std::filesystem::remove_all(dir_, ec);
   }
 
+  const std::string& dir() const { return dir_; }
   PipelineOptions& options() { return options_; }
   StoreBehaviour& store() { return behaviour_; }
   Metrics& metrics() { return *metrics_; }

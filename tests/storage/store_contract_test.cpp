@@ -285,6 +285,33 @@ TEST_P(StoreContract, InsertIsIdempotentOnId) {
   EXPECT_EQ(*empty, 0u);
 }
 
+// A batch the size the persister drains after a crash (large enough for COPY on PostgreSQL)
+// whose first rows are stored already: only the new rows count, and each row is stored once.
+TEST_P(StoreContract, ReplayedLargeBatchStoresOnlyItsNewRows) {
+  std::vector<FailureRecord> stored;
+  for (int i = 0; i < 40; ++i) stored.push_back(record(kNow + i * kMicrosPerSecond));
+  auto first = store_->insert_batch(stored);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(*first, 40u);
+  std::vector<FailureRecord> replay = stored;
+  for (int i = 40; i < 64; ++i) replay.push_back(record(kNow + i * kMicrosPerSecond));
+  auto again = store_->insert_batch(replay);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(*again, 24u);
+  ListQuery all;
+  all.limit = 1000;
+  const auto listed = store_->list(TenantScope::all(), all);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->total, 64);
+  std::set<std::string> ids;
+  for (const auto& r : listed->items) ids.insert(r.id);
+  EXPECT_EQ(ids.size(), 64u);
+  // The store keeps working on the same connection after the fallback.
+  auto next = store_->insert_batch({record(kNow + 100 * kMicrosPerSecond)});
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(*next, 1u);
+}
+
 TEST_P(StoreContract, IdempotencyKeyKeepsTheFirstFailurePerTenant) {
   auto first = record(kNow);
   first.idempotency_key = "evt-1";
@@ -1020,6 +1047,38 @@ TEST(PostgresStore, StatementTimeoutIsUnavailableAndTheStoreRecovers) {
   auto after = store->list(TenantScope::all(), ListQuery{});
   ASSERT_TRUE(after.ok()) << after.error().message;
   EXPECT_EQ(after->total, 0);
+}
+
+// A value the database cannot hold is `rejected` (the same rows never succeed), not an outage
+// to wait out, and the connection goes on working.
+TEST(PostgresStore, AValueTheDatabaseCannotHoldIsRejected) {
+  const char* base = std::getenv("FAILCAT_TEST_DATABASE_URL");
+  if (base == nullptr || *base == '\0') {
+    const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
+    if (require != nullptr && std::string(require) == "1") FAIL() << "no test database";
+    GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
+  }
+  ScratchPostgresSchema schema(base, "fc_refused_" + std::to_string(getpid()));
+  StoreOptions options;
+  options.database_url = schema.url();
+  auto store = make_postgres_store(options);
+  ASSERT_TRUE(store->migrate().ok());
+  UuidV7Generator ids;
+  FailureRecord r;
+  r.id = ids.next(kNow / 1000);
+  r.run_id = "run-1";
+  r.tenant_id = std::string(kDefaultTenant);
+  r.error_code = "E";
+  r.created_at = kNow;
+  r.updated_at = kNow;
+  r.idempotency_key = std::string(256, 'k');  // the key column holds 255 characters
+  auto refused = store->insert_batch({r});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::rejected) << refused.error().message;
+  r.idempotency_key = std::string(255, 'k');
+  auto stored = store->insert_batch({r});
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_EQ(*stored, 1u);
 }
 
 TEST(StoreErrors, ErrorMessagesNeverCarryThePassword) {
