@@ -153,7 +153,8 @@ class FailureService::Impl {
       }
     }
     // Older keys live in the database; skip the lookup while the database is known to be
-    // down (the store still refuses a second row for a used key).
+    // down. A retry of an old key then gets a new id; its row is stored too when the database
+    // is back (no acknowledged failure is dropped), and the key keeps naming the first.
     if (unknown.empty() || status_.breaker_state.load() == 1) {
       submit(job);
       return;

@@ -508,15 +508,14 @@ class PostgresStore final : public FailureStore {
       pqxx::work tx(c);
       admit_tenant(tx, tenant);
       // Keys are claimed in parameterised chunks (few rows carry one); the rows themselves go
-      // in with one COPY into a session-local staging table and one INSERT … SELECT.
-      std::vector<const FailureRecord*> keep;
-      keep.reserve(rows.size());
+      // in with one COPY (or, for a batch replayed after a crash, through a staging table).
+      std::vector<const FailureRecord*> all;
+      all.reserve(rows.size());
+      for (const auto& r : rows) all.push_back(&r);
       for (std::size_t begin = 0; begin < rows.size(); begin += kInsertChunkRows) {
-        const auto end = std::min(rows.size(), begin + kInsertChunkRows);
-        auto owned = rows_owning_their_keys(tx, rows, begin, end);
-        keep.insert(keep.end(), owned.begin(), owned.end());
+        claim_keys(tx, rows, begin, std::min(rows.size(), begin + kInsertChunkRows));
       }
-      const std::size_t inserted = insert_failures(tx, keep, may_copy_directly(tx));
+      const std::size_t inserted = insert_failures(tx, all, may_copy_directly(tx));
       tx.commit();
       return inserted;
     });
@@ -998,16 +997,13 @@ class PostgresStore final : public FailureStore {
     return p;
   }
 
-  /// Of rows[begin, end), those to insert: unkeyed rows, and keyed rows whose key this
-  /// transaction has just claimed for them. A key already owned by a failure (this one, on a
-  /// replay, or another) drops the row.
-  static std::vector<const FailureRecord*> rows_owning_their_keys(
-      pqxx::transaction_base& tx, const std::vector<FailureRecord>& rows, std::size_t begin,
-      std::size_t end) {
-    const auto claim = [](const std::string& tenant, const std::string& key,
-                          const std::string& id) {
-      return lower_uuid(tenant) + '\n' + lower_uuid(id) + '\n' + key;
-    };
+  /// Claims the idempotency keys of rows[begin, end) for their failures. A key another failure
+  /// owns already keeps its owner, and the row is stored all the same: it was answered with
+  /// its own id (a retry that could not be checked against the database in time — during an
+  /// outage, after a restart, or on two nodes at once), and an acknowledged failure is never
+  /// dropped. Later retries of the key find the owner.
+  static void claim_keys(pqxx::transaction_base& tx, const std::vector<FailureRecord>& rows,
+                         std::size_t begin, std::size_t end) {
     SqlParams params;
     std::string values;
     for (std::size_t i = begin; i < end; ++i) {
@@ -1017,28 +1013,11 @@ class PostgresStore final : public FailureStore {
                 params.add(text(*r.idempotency_key)) + ", " + params.add(text(r.id)) + "::uuid, " +
                 params.add(timestamp(r.created_at)) + "::timestamptz)";
     }
-    std::unordered_set<std::string> claimed;
-    if (!values.empty()) {
-      const auto result = params.exec(
-          tx,
-          "INSERT INTO failure_idempotency (tenant_id, idem_key, failure_id, created_at)"
-          " VALUES " +
-              values +
-              " ON CONFLICT (tenant_id, idem_key) DO NOTHING"
-              " RETURNING tenant_id::text, idem_key, failure_id::text");
-      for (const auto& row : result) {
-        claimed.insert(
-            claim(row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()));
-      }
-    }
-    std::vector<const FailureRecord*> keep;
-    for (std::size_t i = begin; i < end; ++i) {
-      const auto& r = rows[i];
-      if (!r.idempotency_key || claimed.count(claim(r.tenant_id, *r.idempotency_key, r.id)) != 0) {
-        keep.push_back(&r);
-      }
-    }
-    return keep;
+    if (values.empty()) return;
+    params.exec(tx,
+                "INSERT INTO failure_idempotency (tenant_id, idem_key, failure_id, created_at)"
+                " VALUES " +
+                    values + " ON CONFLICT (tenant_id, idem_key) DO NOTHING");
   }
 
   /// PostgreSQL refuses COPY FROM into a table whose row-level security applies to the

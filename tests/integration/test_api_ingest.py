@@ -238,6 +238,29 @@ class IdempotencyAcrossRestartTest(ServiceTestCase, ApiAssertions):
         self.ingest(failure("run-r", "MARKER"))
         self.wait_persisted(3)
 
+    def test_a_retry_the_isolated_database_could_not_check_is_stored_too(self):
+        # After a restart the process knows no old key; with the database isolated it cannot
+        # ask, so the retry gets a new id. That id must name a stored failure once the database
+        # is back (an acknowledged failure is never dropped), and the key keeps the first.
+        key = {"Idempotency-Key": "isolated-key"}
+        first = self.ingest(failure("run-i", "RATE_LIMITED"), headers=key)
+        self.wait_persisted(1)
+        self.restart()
+        opened = self.api.post(API + "/admin/breaker", {"action": "open"})
+        self.assertEqual(opened.status, 200, opened)
+        retry = self.ingest(failure("run-i", "RATE_LIMITED"), headers=key)
+        self.assertNotEqual(retry["id"], first["id"])
+        again = self.ingest(failure("run-i", "RATE_LIMITED"), headers=key)
+        self.assertEqual(again["id"], retry["id"])  # this process's answer, from its cache
+        self.assertEqual(self.api.post(API + "/admin/breaker", {"action": "auto"}).status, 200)
+        self.wait_persisted(2)
+        for f in (first, retry):
+            got = self.api.get(API + "/failures/" + f["id"])
+            self.assertEqual(got.status, 200, got)
+        self.restart()
+        after = self.ingest(failure("run-i", "RATE_LIMITED"), headers=key)
+        self.assertEqual(after["id"], first["id"])
+
     def test_a_retry_after_a_crash_gets_the_first_answer(self):
         key = {"Idempotency-Key": "crash-key"}
         first = self.ingest(failure("run-c", "RATE_LIMITED"), headers=key)
