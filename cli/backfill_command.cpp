@@ -210,6 +210,7 @@ int backfill_command(const std::vector<std::string>& args) {
     last_ms = ms;
     FailureRecord r = to_failure_record(*input, ids.next(ms), created_at);
     r.idempotency_key = std::move(key);
+    r.skip_if_key_owned = true;  // a line imported before is a duplicate, not a new failure
     apply_match(r, catalog.matcher().match(r.error_code, r.error_message.value_or("")));
     earliest = std::min(earliest, created_at);
     latest = std::max(latest, created_at);

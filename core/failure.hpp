@@ -38,6 +38,10 @@ struct FailureRecord {
   /// Not a column: the caller's idempotency key (header or `event_id`), stored beside the row
   /// so a retry finds the first answer, also after a restart.
   std::optional<std::string> idempotency_key;
+  /// Not a column, never logged: when another failure owns `idempotency_key` already, the
+  /// store skips this row (an import's de-duplication). Ingest leaves it false: its rows were
+  /// answered with their own ids and are stored even when the key had an owner.
+  bool skip_if_key_owned = false;
 
   bool operator==(const FailureRecord&) const;
 };

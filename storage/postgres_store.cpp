@@ -509,13 +509,13 @@ class PostgresStore final : public FailureStore {
       admit_tenant(tx, tenant);
       // Keys are claimed in parameterised chunks (few rows carry one); the rows themselves go
       // in with one COPY (or, for a batch replayed after a crash, through a staging table).
-      std::vector<const FailureRecord*> all;
-      all.reserve(rows.size());
-      for (const auto& r : rows) all.push_back(&r);
+      std::vector<const FailureRecord*> keep;
+      keep.reserve(rows.size());
       for (std::size_t begin = 0; begin < rows.size(); begin += kInsertChunkRows) {
-        claim_keys(tx, rows, begin, std::min(rows.size(), begin + kInsertChunkRows));
+        auto kept = claim_keys(tx, rows, begin, std::min(rows.size(), begin + kInsertChunkRows));
+        keep.insert(keep.end(), kept.begin(), kept.end());
       }
-      const std::size_t inserted = insert_failures(tx, all, may_copy_directly(tx));
+      const std::size_t inserted = insert_failures(tx, keep, may_copy_directly(tx));
       tx.commit();
       return inserted;
     });
@@ -997,13 +997,18 @@ class PostgresStore final : public FailureStore {
     return p;
   }
 
-  /// Claims the idempotency keys of rows[begin, end) for their failures. A key another failure
-  /// owns already keeps its owner, and the row is stored all the same: it was answered with
-  /// its own id (a retry that could not be checked against the database in time — during an
-  /// outage, after a restart, or on two nodes at once), and an acknowledged failure is never
-  /// dropped. Later retries of the key find the owner.
-  static void claim_keys(pqxx::transaction_base& tx, const std::vector<FailureRecord>& rows,
-                         std::size_t begin, std::size_t end) {
+  /// Claims the idempotency keys of rows[begin, end) for their failures and returns the rows
+  /// to insert. A key another failure owns already keeps its owner; the row is stored all the
+  /// same (it was answered with its own id: a retry that could not be checked against the
+  /// database in time — during an outage, after a restart, or on two nodes at once — and an
+  /// acknowledged failure is never dropped), unless it asks to be skipped then (an import).
+  static std::vector<const FailureRecord*> claim_keys(pqxx::transaction_base& tx,
+                                                      const std::vector<FailureRecord>& rows,
+                                                      std::size_t begin, std::size_t end) {
+    const auto claim = [](const std::string& tenant, const std::string& key,
+                          const std::string& id) {
+      return lower_uuid(tenant) + '\n' + lower_uuid(id) + '\n' + key;
+    };
     SqlParams params;
     std::string values;
     for (std::size_t i = begin; i < end; ++i) {
@@ -1013,11 +1018,31 @@ class PostgresStore final : public FailureStore {
                 params.add(text(*r.idempotency_key)) + ", " + params.add(text(r.id)) + "::uuid, " +
                 params.add(timestamp(r.created_at)) + "::timestamptz)";
     }
-    if (values.empty()) return;
-    params.exec(tx,
-                "INSERT INTO failure_idempotency (tenant_id, idem_key, failure_id, created_at)"
-                " VALUES " +
-                    values + " ON CONFLICT (tenant_id, idem_key) DO NOTHING");
+    std::unordered_set<std::string> claimed;
+    if (!values.empty()) {
+      const auto result = params.exec(
+          tx,
+          "INSERT INTO failure_idempotency (tenant_id, idem_key, failure_id, created_at)"
+          " VALUES " +
+              values +
+              " ON CONFLICT (tenant_id, idem_key) DO NOTHING"
+              " RETURNING tenant_id::text, idem_key, failure_id::text");
+      for (const auto& row : result) {
+        claimed.insert(
+            claim(row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()));
+      }
+    }
+    std::vector<const FailureRecord*> keep;
+    for (std::size_t i = begin; i < end; ++i) {
+      const auto& r = rows[i];
+      // (A key owned by this very failure is a replay: the row was stored with its key.)
+      if (r.idempotency_key && r.skip_if_key_owned &&
+          claimed.count(claim(r.tenant_id, *r.idempotency_key, r.id)) == 0) {
+        continue;
+      }
+      keep.push_back(&r);
+    }
+    return keep;
   }
 
   /// PostgreSQL refuses COPY FROM into a table whose row-level security applies to the

@@ -271,16 +271,25 @@ class SqliteStore final : public FailureStore {
         Statement claim(db(),
                         "INSERT INTO failure_idempotency (tenant_id, idem_key, failure_id, "
                         "created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        Statement owner(db(),
+                        "SELECT failure_id FROM failure_idempotency WHERE tenant_id = ? AND "
+                        "idem_key = ?");
         Statement insert(db(), std::string("INSERT INTO failure_matches (") + kColumns +
                                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                                    "ON CONFLICT (id) DO NOTHING");
         for (const auto& r : rows) {
           // A key another failure owns keeps its owner; the row is stored all the same (it
-          // was answered with its own id: a retry not checked against the database in time).
+          // was answered with its own id: a retry not checked against the database in time),
+          // unless it asks to be skipped then (an import).
           if (r.idempotency_key) {
             claim.reset();
             claim.bind_all({r.tenant_id, *r.idempotency_key, r.id, format_rfc3339(r.created_at)});
             claim.run();
+            if (r.skip_if_key_owned) {
+              owner.reset();
+              owner.bind_all({r.tenant_id, *r.idempotency_key});
+              if (owner.step() && owner.text(0) != r.id) continue;
+            }
           }
           insert.reset();
           insert.bind_all(record_values(r));

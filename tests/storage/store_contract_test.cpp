@@ -339,6 +339,18 @@ TEST_P(StoreContract, IdempotencyKeyKeepsTheFirstFailurePerTenant) {
   auto replay = store_->insert_batch({first});
   ASSERT_TRUE(replay.ok());
   EXPECT_EQ(*replay, 0u);
+  // An import asks to skip a row whose key has an owner; its own key it takes as usual.
+  auto imported = record(kNow + 30);
+  imported.idempotency_key = "evt-1";
+  imported.skip_if_key_owned = true;
+  auto fresh = record(kNow + 40);
+  fresh.idempotency_key = "evt-new";
+  fresh.skip_if_key_owned = true;
+  auto skipped = store_->insert_batch({imported, fresh});
+  ASSERT_TRUE(skipped.ok()) << skipped.error().message;
+  EXPECT_EQ(*skipped, 1u);
+  EXPECT_FALSE(store_->get(TenantScope::all(), imported.id)->has_value());
+  EXPECT_EQ((*store_->find_by_idempotency_key(kTenantA, "evt-new"))->id, fresh.id);
 }
 
 TEST_P(StoreContract, GetIsScopedToTheTenant) {
