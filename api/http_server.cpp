@@ -6,6 +6,7 @@
 #include <pistache/peer.h>
 #include <sys/socket.h>
 
+#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -124,6 +125,41 @@ std::optional<std::string> percent_decode(std::string_view text) {
     }
   }
   return out;
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  const auto lower = [](std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  const auto trim = [](std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  };
+  const auto semicolon = content_type.find(';');
+  const std::string type = lower(trim(content_type.substr(0, semicolon)));
+  constexpr std::string_view kApplication = "application/";
+  if (type.compare(0, kApplication.size(), kApplication) != 0) return false;
+  const std::string_view subtype = std::string_view(type).substr(kApplication.size());
+  const bool json =
+      subtype == "json" || (subtype.size() > 5 && subtype.substr(subtype.size() - 5) == "+json");
+  if (!json) return false;
+  std::string_view params =
+      semicolon == std::string_view::npos ? std::string_view{} : content_type.substr(semicolon + 1);
+  while (!params.empty()) {
+    const auto next = params.find(';');
+    const std::string param = lower(trim(params.substr(0, next)));
+    params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
+    if (param.rfind("charset=", 0) != 0) continue;
+    std::string charset = param.substr(8);
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') {
+      charset = charset.substr(1, charset.size() - 2);
+    }
+    if (charset != "utf-8" && charset != "utf8") return false;
+  }
+  return true;
 }
 
 std::string choose_request_id(const std::optional<std::string>& header) {
@@ -280,6 +316,18 @@ class HttpServer::Impl final : public Http::Handler {
         respond(problem_response(413, "request body exceeds " + std::to_string(limit) + " bytes",
                                  request->request_id));
         return;
+      }
+      // Every body is JSON. Asking for it says so, and keeps a web page from driving the API
+      // with a form post or a text/plain body, which browsers send cross-site unasked.
+      if (!request->body.empty()) {
+        const auto type = request->header("content-type");
+        if (!type || !is_json_media_type(*type)) {
+          respond(problem_response(415,
+                                   type ? "Content-Type " + *type + " is not application/json"
+                                        : "a request body needs Content-Type: application/json",
+                                   request->request_id, "Content-Type"));
+          return;
+        }
       }
       (*match.handler)(*request, respond);
     } catch (const std::exception& e) {

@@ -64,6 +64,10 @@ class HttpServer {
 /// fresh random one.
 std::string choose_request_id(const std::optional<std::string>& header);
 
+/// Whether a Content-Type names JSON: `application/json` or `application/<x>+json`, any case,
+/// with parameters, a charset only if UTF-8.
+bool is_json_media_type(std::string_view content_type);
+
 /// Percent-decodes a query component (`+` is a space). nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view text);
 

@@ -107,7 +107,10 @@ class Client:
         data = raw
         if body is not None:
             data = json.dumps(body).encode()
+        if data is not None:
             all_headers.setdefault("Content-Type", "application/json")
+        # A header given as None is left out (a request without Content-Type).
+        all_headers = {k: v for k, v in all_headers.items() if v is not None}
         for attempt in range(2):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -161,6 +161,32 @@ class HttpLayerTest(SharedServerCase):
                 self.assertProblem(r, 405)
                 self.assertEqual(r.headers.get("allow"), allow)
 
+    def test_a_body_that_is_not_json_is_415_and_changes_nothing(self):
+        # A form or text/plain POST is what a web page can send to 127.0.0.1 without asking.
+        before = self.api.get(API + "/admin/breaker").json()["state"]
+        fid = str(uuid.uuid4())
+        routes = [("POST", API + "/failures", "/api/v1/failures"),
+                  ("POST", API + "/failures/batch", "/api/v1/failures/batch"),
+                  ("POST", API + "/match", "/api/v1/match"),
+                  ("POST", API + "/failures/recovery/bulk", "/api/v1/failures/recovery/bulk"),
+                  ("PATCH", API + "/failures/%s/recovery" % fid, "/api/v1/failures/{id}/recovery"),
+                  ("POST", API + "/admin/breaker", "/api/v1/admin/breaker")]
+        bodies = {"/api/v1/admin/breaker": b'{"action":"open"}',
+                  "/api/v1/failures/recovery/bulk": b'{"recovery_succeeded":true}'}
+        for content_type in ("text/plain", "application/x-www-form-urlencoded",
+                             "application/json; charset=latin1", None):
+            for method, path, route in routes:
+                with self.subTest(content_type=content_type, route=route):
+                    body = bodies.get(route, b'{"run_id":"r","error_code":"E"}')
+                    r = self.api.request(method, path, raw=body, headers={"Content-Type": content_type})
+                    self.assertProblem(r, 415, "Content-Type", method, route)
+        self.assertEqual(self.api.get(API + "/admin/breaker").json()["state"], before)
+        ok = self.api.request("POST", API + "/match", raw=b'{"run_id":"r","error_code":"E"}',
+                              headers={"Content-Type": "application/json; charset=UTF-8"})
+        self.assertEqual(ok.status, 200, ok)
+        # A body-less POST needs no type.
+        self.assertNotEqual(self.api.request("POST", API + "/catalog/reload").status, 415)
+
     def test_head_is_get_without_a_body(self):
         r = self.api.request("HEAD", API + "/failures/stats")
         self.assertEqual(r.status, 200)
