@@ -190,6 +190,9 @@ int serve_command(const std::vector<std::string>& args) {
               << " is invalid: " << describe(loaded.problems.front()) << "\n";
     return kExitUsage;
   }
+  // The log, the SQLite file and the exports hold every tenant's error messages: what the
+  // server creates is its own user's alone (directories 0700, files 0600).
+  ::umask(0077);
   if (!local_paths_usable(*config)) return kExitUsage;
 
   // Signals go to the waiting main thread only: block them before any thread starts.

@@ -575,7 +575,7 @@ Status Wal::create_segment(std::uint64_t start_lsn) {
     if (fd < 0) return io_error("cannot open", path, errno);
     file_bytes = std::max(spare.bytes, kSegmentHeaderBytes);
   }
-  if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return io_error("cannot create", path, errno);
   const std::string header = segment_header(start_lsn);
   if (!write_all(fd, header.data(), header.size(), 0)) {
@@ -907,7 +907,7 @@ Status WalCheckpointTicket::run() {
   put_u64(body, lsn_);
   put_u32(body, crc32c(body));
 
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return io_error("cannot create", temp, errno);
   if (!write_all(fd, body.data(), body.size(), 0) || ::fdatasync(fd) != 0) {
     const int err = errno;

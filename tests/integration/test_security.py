@@ -93,6 +93,27 @@ class ProtectedMode(unittest.TestCase):
         self.addCleanup(api.close)
         self.assertEqual(api.get("/api/v1/catalog").status, 200)
 
+    def test_what_it_writes_only_its_own_user_can_read(self):
+        # The log, the SQLite file and the exports hold every tenant's error messages.
+        server = Server("sqlite")
+        server.start()
+        self.addCleanup(server.stop)
+        api = server.client()
+        self.addCleanup(api.close)
+        r = api.post("/api/v1/failures", {"run_id": "r", "error_code": "E", "error_message": "secret"})
+        self.assertEqual(r.status, 202, r)
+        wait_until(lambda: api.get("/api/v1/failures?limit=1").json().get("total") == 1,
+                   message="the failure stored")
+        checked = []
+        for name in ("wal", "failcat.db"):
+            top = os.path.join(server.workdir, name)
+            paths = [top] + ([os.path.join(top, f) for f in os.listdir(top)] if os.path.isdir(top) else [])
+            for path in paths:
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+                self.assertEqual(mode & 0o077, 0, "%s is mode %o" % (path, mode))
+                checked.append(path)
+        self.assertGreaterEqual(len(checked), 3, checked)  # the log directory, a segment, the db
+
     def test_non_loopback_with_keys_serves_and_requires_them(self):
         keys = KeysFile(self)
         reader = keys.add("reader", "reader", "*")
