@@ -149,6 +149,12 @@ class FieldReader {
     return &*it;
   }
 
+  // Whether `name` is present with the value null.
+  bool is_null(std::string_view name) const {
+    const auto it = object_.find(name);
+    return it != object_.end() && it->is_null();
+  }
+
   template <std::size_t N>
   Status reject_unknown(const std::array<std::string_view, N>& known) const {
     for (const auto& item : object_.items()) {
@@ -462,6 +468,16 @@ Result<BulkRecoveryRequest> parse_bulk_recovery(std::string_view body, Micros no
   try {
     const FieldReader fields(*doc, "");
     if (auto ok = fields.reject_unknown(kBulkFields); !ok) return ok.error();
+    // A filter set to null would widen a mass update to every value of that field, most
+    // likely by a client's mistake: leaving it out says so.
+    for (const char* name :
+         {"tenant_id", "category", "error_code", "run_id", "since_hours", "status"}) {
+      if (fields.is_null(name)) {
+        return Error::invalid(name, std::string(name) +
+                                        " must not be null (leave the filter out to match "
+                                        "every value)");
+      }
+    }
     BulkRecoveryRequest request;
     FailureFilter& filter = request.filter;
     for (auto [name, target] :

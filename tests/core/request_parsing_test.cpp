@@ -396,6 +396,11 @@ TEST(BulkRecovery, RejectsBadInput) {
   EXPECT_EQ(bad(R"("error_code":"  ")"), "error_code");
   EXPECT_EQ(bad(R"("run_id":3)"), "run_id");
   EXPECT_EQ(bad(R"("limit":10)"), "limit");
+  // A null filter would widen the update to every value of the field.
+  for (const char* name :
+       {"tenant_id", "category", "error_code", "run_id", "since_hours", "status"}) {
+    EXPECT_EQ(bad("\"" + std::string(name) + "\":null"), name);
+  }
   EXPECT_EQ(field_of(parse_bulk_recovery(R"({"since_hours":8760})", kNow)), "recovery_succeeded");
   EXPECT_TRUE(parse_bulk_recovery(R"({"recovery_succeeded":true,"since_hours":8760})", kNow).ok());
 }

@@ -152,6 +152,9 @@ class BodyValidationTest(SharedServerCase):
             ({"recovery_succeeded": True, "status": "done"}, "status"),
             ({"recovery_succeeded": True, "status": 1}, "status"),
             ({"recovery_succeeded": True, "limit": 10}, "limit"),
+            ({"recovery_succeeded": True, "run_id": None}, "run_id"),
+            ({"recovery_succeeded": True, "tenant_id": None}, "tenant_id"),
+            ({"recovery_succeeded": True, "status": None}, "status"),
         ]
         for body, field in cases:
             with self.subTest(body=body):
