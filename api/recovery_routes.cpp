@@ -40,8 +40,10 @@ RecoveryUpdate to_update(const HttpRequest& request, const RecoveryPatch& patch,
   update.recovery_attempted = patch.recovery_attempted;
   update.notes = patch.notes;
   update.recovered_by = patch.recovered_by;
-  if (!update.recovered_by && request.principal.name != "open") {
-    update.recovered_by = request.principal.name;  // the API key that made the change
+  if (request.principal.name != "open") {
+    // The audit names the API key that made the change, whatever `recovered_by` claims.
+    update.actor = request.principal.name;
+    if (!update.recovered_by) update.recovered_by = request.principal.name;
   }
   update.at = now;
   return update;

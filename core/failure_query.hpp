@@ -86,6 +86,10 @@ struct RecoveryUpdate {
   bool recovery_attempted = true;
   std::optional<std::string> notes;
   std::optional<std::string> recovered_by;
+  /// Who made the change, for the audit trail: the API key's name. Without keys there is no
+  /// one to name but what the caller wrote, so the stores fall back to `recovered_by`, then
+  /// "api".
+  std::optional<std::string> actor;
   Micros at = 0;
 };
 

@@ -39,6 +39,11 @@ constexpr std::size_t kFailureColumns = 23;
 constexpr int kUnmatchedGroupLimit = 5000;
 constexpr const char* kDefaultActor = "api";
 
+/// The audit trail's actor of a recovery change: the API key, else what the caller wrote.
+std::string audit_actor(const RecoveryUpdate& update) {
+  return update.actor ? *update.actor : update.recovered_by.value_or(kDefaultActor);
+}
+
 using SqlValue = std::optional<std::string>;
 
 // ---- Parameters ------------------------------------------------------------------------
@@ -626,7 +631,7 @@ class PostgresStore final : public FailureStore {
           FailureRecord updated = read_failure(rows.at(0));
           SqlParams{text(updated.id),
                     text(updated.tenant_id),
-                    text(update.recovered_by.value_or(kDefaultActor)),
+                    text(audit_actor(update)),
                     flag(current->recovery_attempted),
                     flag(current->recovery_succeeded),
                     flag(update.recovery_attempted),
@@ -645,8 +650,7 @@ class PostgresStore final : public FailureStore {
         "bulk_update_recovery", [&](pqxx::connection& c) -> Result<std::int64_t> {
           pqxx::work tx(c);
           admit_scope(tx, scope);
-          SqlParams params =
-              recovery_params(update, {text(update.recovered_by.value_or(kDefaultActor))});
+          SqlParams params = recovery_params(update, {text(audit_actor(update))});
           Conditions where(params);
           where.scope(scope);
           where.filter(filter);

@@ -735,7 +735,8 @@ class SqliteStore final : public FailureStore {
   /// Audits, then updates, every row matching `where` (inside the caller's transaction).
   std::int64_t write_recovery(const Where& where, const RecoveryUpdate& u) {
     const std::string at = format_rfc3339(u.at);
-    const Value actor = std::string(u.recovered_by.value_or("api"));
+    // The API key that made the change, else what the caller wrote.
+    const Value actor = u.actor ? *u.actor : std::string(u.recovered_by.value_or("api"));
     std::vector<Value> audit_values = {actor,
                                        std::int64_t{u.recovery_attempted},
                                        std::int64_t{u.recovery_succeeded},

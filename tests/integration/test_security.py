@@ -16,6 +16,7 @@ import unittest
 import urllib.parse
 import uuid
 
+from api_case import StoreSql
 from harness import (BINARY, CATALOG, Database, Server, failure, free_port, postgres_url, psql,
                      require_postgres, wait_until)
 
@@ -318,6 +319,41 @@ class SecretsNeverLeak(unittest.TestCase):
         # The webhook is signed with the secret, which is never sent itself.
         self.assertTrue(any(any(k.lower().startswith("x-") and "sig" in k.lower() for k in h) for h, _ in hooks),
                         hooks[0][0])
+
+
+class AuditNamesTheKey(unittest.TestCase):
+    def setUp(self):
+        if BACKEND == "postgres":
+            require_postgres(self)
+        self.database = Database(BACKEND)
+        self.addCleanup(self.database.close)
+
+    def test_the_audit_names_the_key_not_what_the_body_claims(self):
+        keys = KeysFile(self)
+        ingest = keys.add("a-ingest", "ingest", TENANT_A)
+        operator = keys.add("a-operator", "operator", TENANT_A)
+        server = Server(BACKEND, env={"FAILCAT_API_KEYS_FILE": keys.path}, database=self.database)
+        server.start()
+        self.addCleanup(server.stop)
+        api = server.client()
+        self.addCleanup(api.close)
+        r = api.post("/api/v1/failures", failure(), headers=bearer(ingest))
+        self.assertEqual(r.status, 202, r)
+        fid = r.json()["id"]
+        wait_until(lambda: api.get("/api/v1/failures/" + fid, headers=bearer(operator)).status == 200,
+                   message="the failure stored")
+        patched = api.patch("/api/v1/failures/%s/recovery" % fid,
+                            {"recovery_succeeded": True, "recovered_by": "admin"}, headers=bearer(operator))
+        self.assertEqual(patched.status, 200, patched)
+        self.assertEqual(patched.json()["recovered_by"], "admin")  # the caller's words, as a column
+        bulk = api.post("/api/v1/failures/recovery/bulk",
+                        {"recovery_succeeded": False, "recovered_by": "someone-else"}, headers=bearer(operator))
+        self.assertEqual(bulk.status, 200, bulk)
+        sql = StoreSql(server, self.database)
+        actors = sql.run("SELECT actor FROM failure_recovery_events WHERE failure_id = ? ORDER BY event_id",
+                         "SELECT actor FROM failure_recovery_events WHERE failure_id = ? ORDER BY event_id",
+                         params=(fid,))
+        self.assertEqual([a[0] for a in actors], ["a-operator", "a-operator"])
 
 
 class SighupRotation(unittest.TestCase):
