@@ -282,12 +282,12 @@ Result<std::string> parse_filter_value(const std::string& field, std::string_vie
     return std::move(*uuid);
   }
   std::string_view compared = value;
-  TextRule rule{kMaxRunIdBytes, false, false};
+  TextRule rule{kMaxRunIdChars, true, false};
   if (field == "error_code") {
     compared = trim(value);
-    rule.max = kMaxErrorCodeBytes;
+    rule.max = kMaxErrorCodeChars;
   } else if (field == "category") {
-    rule.max = kMaxCategoryBytes;
+    rule.max = kMaxCategoryChars;
   }
   if (auto ok = check_text(field, compared, rule); !ok) return ok.error();
   return std::string(compared);
@@ -335,7 +335,7 @@ Result<FailureInput> parse_failure_input(const json& object, const std::string& 
     if (auto ok = fields.reject_unknown(kFailureFields); !ok) return ok.error();
     FailureInput in;
 
-    auto run_id = fields.text("run_id", TextRule{kMaxRunIdBytes, false, false}, true);
+    auto run_id = fields.text("run_id", TextRule{kMaxRunIdChars, true, false}, true);
     if (!run_id) return run_id.error();
     in.run_id = std::move(**run_id);
 
@@ -358,8 +358,7 @@ Result<FailureInput> parse_failure_input(const json& object, const std::string& 
     if (trimmed.empty() && !code->get_ref<const std::string&>().empty()) {
       return Error::invalid(code_field, code_field + " must not be only whitespace");
     }
-    if (auto ok = check_text(code_field, trimmed, TextRule{kMaxErrorCodeBytes, false, false});
-        !ok) {
+    if (auto ok = check_text(code_field, trimmed, TextRule{kMaxErrorCodeChars, true, false}); !ok) {
       return ok.error();
     }
     in.error_code = std::string(trimmed);

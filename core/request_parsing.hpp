@@ -19,8 +19,9 @@ namespace failcat {
 inline constexpr std::size_t kMaxJsonDepth = 64;
 /// Most failures one `POST /failures/batch` may carry.
 inline constexpr std::size_t kMaxBatchItems = 1000;
-inline constexpr std::size_t kMaxErrorCodeBytes = 255;
-inline constexpr std::size_t kMaxRunIdBytes = 255;
+/// Longest `error_code` and `run_id`, in characters (VARCHAR(255) columns).
+inline constexpr std::size_t kMaxErrorCodeChars = 255;
+inline constexpr std::size_t kMaxRunIdChars = 255;
 inline constexpr std::size_t kMaxErrorMessageChars = 10'000;
 /// Largest `context`, measured as its compact serialization.
 inline constexpr std::size_t kMaxContextBytes = 16 * 1024;
@@ -28,8 +29,8 @@ inline constexpr std::size_t kMaxContextBytes = 16 * 1024;
 inline constexpr std::size_t kMaxShortText = 100;
 inline constexpr std::size_t kMaxNotesChars = 10'000;
 inline constexpr std::size_t kMaxEventIdBytes = 255;
-/// Longest `category` filter (the column is VARCHAR(50)).
-inline constexpr std::size_t kMaxCategoryBytes = 50;
+/// Longest `category` filter, in characters (the column is VARCHAR(50)).
+inline constexpr std::size_t kMaxCategoryChars = 50;
 /// Widest `since_hours` window: one year.
 inline constexpr std::int64_t kMaxSinceHours = 8760;
 inline constexpr std::int64_t kDefaultSinceHours = 24;

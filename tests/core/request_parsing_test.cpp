@@ -111,6 +111,21 @@ TEST(FailureBody, RunIdEmptyOrTooLong) {
   EXPECT_TRUE(parse_failure_body(with("run_id", std::string(255, 'r'))).ok());
 }
 
+// The columns are VARCHAR(255): characters, not bytes.
+TEST(FailureBody, RunIdAndErrorCodeLimitsCountCharacters) {
+  std::string e_acute_255;
+  for (int i = 0; i < 255; ++i) e_acute_255 += "\xc3\xa9";  // 510 bytes
+  EXPECT_TRUE(parse_failure_body(with("run_id", e_acute_255)).ok());
+  EXPECT_TRUE(parse_failure_body(with("error_code", e_acute_255)).ok());
+  EXPECT_EQ(field_of(parse_failure_body(with("run_id", e_acute_255 + "x"))), "run_id");
+  EXPECT_EQ(field_of(parse_failure_body(with("error_code", e_acute_255 + "x"))), "error_code");
+  EXPECT_TRUE(parse_filter_value("run_id", e_acute_255).ok());
+  std::string category_50;
+  for (int i = 0; i < 50; ++i) category_50 += "\xc3\xa9";
+  EXPECT_TRUE(parse_filter_value("category", category_50).ok());
+  EXPECT_EQ(field_of(parse_filter_value("category", category_50 + "x")), "category");
+}
+
 TEST(FailureBody, ErrorMessageLimitCountsCharacters) {
   EXPECT_TRUE(parse_failure_body(with("error_message", std::string(10'000, 'x'))).ok());
   EXPECT_EQ(field_of(parse_failure_body(with("error_message", std::string(10'001, 'x')))),

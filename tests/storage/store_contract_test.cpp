@@ -312,6 +312,24 @@ TEST_P(StoreContract, ReplayedLargeBatchStoresOnlyItsNewRows) {
   EXPECT_EQ(*next, 1u);
 }
 
+// Validation counts run_id and error_code in characters, as the VARCHAR(255) columns do: the
+// longest values it lets through, in four-byte characters, are stored and indexed.
+TEST_P(StoreContract, LongestValidValuesInMultibyteCharactersAreStored) {
+  std::string longest;
+  for (int i = 0; i < 255; ++i) longest += "\xf0\x9f\x98\x80";  // U+1F600, 1,020 bytes
+  auto r = record(kNow);
+  r.run_id = longest;
+  r.error_code = longest;
+  r.idempotency_key = longest;
+  auto stored = store_->insert_batch({r});
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_EQ(*stored, 1u);
+  auto got = store_->get(TenantScope::all(), r.id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->run_id, longest);
+  EXPECT_EQ((*got)->error_code, longest);
+}
+
 TEST_P(StoreContract, IdempotencyKeyKeepsTheFirstFailurePerTenant) {
   auto first = record(kNow);
   first.idempotency_key = "evt-1";
