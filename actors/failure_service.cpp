@@ -13,6 +13,7 @@
 #include "actors/supervisor.hpp"
 #include "config/logging.hpp"
 #include "core/catalog.hpp"
+#include "core/failure_json.hpp"
 #include "core/uuid.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/failure_store.hpp"
@@ -147,7 +148,7 @@ class FailureService::Impl {
       if (!job->keys[i]) continue;
       const auto tenant = job->inputs[i].tenant_id.value_or(std::string(kDefaultTenant));
       if (auto hit = idempotency_.find(tenant, *job->keys[i])) {
-        job->set_replay(i, std::move(*hit));
+        if (!replay_or_refuse(*job, i, std::move(*hit))) return;
       } else {
         unknown.push_back(i);
       }
@@ -172,12 +173,26 @@ class FailureService::Impl {
     call->done = [this, job, unknown, found](Status ran) {
       if (ran) {
         for (std::size_t k = 0; k < unknown.size(); ++k) {
-          if ((*found)[k]) job->set_replay(unknown[k], std::move(*(*found)[k]));
+          if ((*found)[k] && !replay_or_refuse(*job, unknown[k], std::move(*(*found)[k]))) {
+            return;
+          }
         }
       }
       submit(job);
     };
     send_call(std::move(call));
+  }
+
+  /// Input `i`'s key names `owner` already: the same failure again is a retry, answered with
+  /// the first; another failure under that key refuses the whole request (422), so no caller
+  /// believes it stored a failure that was dropped. False when the job was refused.
+  static bool replay_or_refuse(IngestJob& job, std::size_t i, FailureRecord owner) {
+    if (!same_reported_failure(to_failure_record(job.inputs[i], {}, 0), owner)) {
+      job.complete(job.key_reused(i));
+      return false;
+    }
+    job.set_replay(i, std::move(owner));
+    return true;
   }
 
   void submit(const IngestJobPtr& job) {

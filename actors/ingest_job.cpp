@@ -24,6 +24,18 @@ void IngestJob::complete(Result<IngestOutcome> outcome) {
   if (done_) done_(outcome);
 }
 
+Error IngestJob::key_reused(std::size_t i) const {
+  const bool own = i < inputs.size() && inputs[i].event_id.has_value();
+  const std::string field = inputs.size() > 1 && own
+                                ? "failures[" + std::to_string(i) + "].event_id"
+                            : own ? "event_id"
+                                  : "Idempotency-Key";
+  std::string message = field + " already names a different failure";
+  if (inputs.size() > 1) message += " (failures[" + std::to_string(i) + "])";
+  message += "; a retry must send the same failure, a new failure needs a new key";
+  return Error{ErrorKind::key_reused, std::move(message), field};
+}
+
 void IngestJob::succeed() {
   if (completed_.exchange(true)) return;
   Result<IngestOutcome> answer(std::move(outcome));

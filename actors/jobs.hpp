@@ -58,6 +58,9 @@ class IngestJob {
   /// to move on); later calls do nothing.
   void succeed();
   bool completed() const { return completed_.load(); }
+  /// The error for input `i` whose key already names a different failure (a 422 naming the
+  /// key's field: `Idempotency-Key`, `event_id` or `failures[i].event_id`).
+  Error key_reused(std::size_t i) const;
   /// Runs `prepare` (the matcher calls this once the outcome is filled).
   void prepare_answer() {
     if (prepare_) prepare_(outcome);

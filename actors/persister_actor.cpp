@@ -25,6 +25,7 @@
 #include "config/logging.hpp"
 #include "core/batch_policy.hpp"
 #include "core/failure_codec.hpp"
+#include "core/failure_json.hpp"
 #include "core/in_order_release.hpp"
 #include "core/thread_name.hpp"
 #include "metrics/metrics.hpp"
@@ -642,11 +643,16 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   // A key another request took meanwhile answers with that request's failure.
   auto& fresh = st.fresh;  // reused from job to job
   fresh.clear();
+  std::optional<std::size_t> reused;  // an input whose key another failure took meanwhile
   for (std::size_t i = 0; i < out.records.size(); ++i) {
     if (out.replayed[i]) continue;
     if (out.records[i].idempotency_key) {
       auto owner = ctx->idempotency.insert_if_absent(out.records[i]);
       if (owner.id != out.records[i].id) {
+        if (!same_reported_failure(out.records[i], owner)) {
+          reused = i;
+          break;
+        }
         out.records[i] = std::move(owner);
         out.replayed[i] = true;
         continue;
@@ -660,6 +666,11 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
       if (r.idempotency_key) ctx->idempotency.erase(r.tenant_id, *r.idempotency_key);
     }
   };
+  if (reused) {
+    forget_keys();
+    job->complete(job->key_reused(*reused));
+    return;
+  }
   if (fresh.empty()) {
     job->succeed();
     return;

@@ -25,6 +25,8 @@ const char* title_for(int status) {
       return "Content Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
     case 429:
       return "Too Many Requests";
     case 503:
@@ -50,6 +52,10 @@ const char* type_for(int status) {
       return "https://failcat.dev/problems/precondition-failed";
     case 413:
       return "https://failcat.dev/problems/too-large";
+    case 415:
+      return "https://failcat.dev/problems/unsupported-media-type";
+    case 422:
+      return "https://failcat.dev/problems/idempotency-key-reused";
     case 503:
       return "https://failcat.dev/problems/unavailable";
     default:
@@ -73,6 +79,8 @@ int http_status_for(ErrorKind kind) {
       return 503;
     case ErrorKind::overloaded:
       return 503;
+    case ErrorKind::key_reused:
+      return 422;
     case ErrorKind::rejected:
       // A value the database refuses that validation let through: retrying cannot help.
       return 400;

@@ -1,5 +1,6 @@
 #include "core/failure_json.hpp"
 
+#include <cctype>
 #include <string_view>
 
 #include "core/timestamp.hpp"
@@ -44,6 +45,24 @@ json counts(const std::map<std::string, std::int64_t>& by_key) {
 }
 
 }  // namespace
+
+bool same_reported_failure(const FailureRecord& a, const FailureRecord& b) {
+  const auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  if (lower(a.tenant_id) != lower(b.tenant_id) || a.run_id != b.run_id ||
+      a.error_code != b.error_code || a.error_message != b.error_message ||
+      a.skill_id != b.skill_id || a.step_index != b.step_index) {
+    return false;
+  }
+  if (a.context_json == b.context_json) return true;
+  if (!a.context_json || !b.context_json) return false;
+  // The database may give the context back re-spaced and re-ordered (JSONB).
+  const auto left = json::parse(*a.context_json, nullptr, false);
+  const auto right = json::parse(*b.context_json, nullptr, false);
+  return !left.is_discarded() && !right.is_discarded() && left == right;
+}
 
 json failure_to_json(const FailureRecord& r) {
   return json{{"id", r.id},

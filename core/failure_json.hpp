@@ -17,6 +17,11 @@ namespace failcat {
 /// timestamps RFC 3339 UTC; absent values as null. The idempotency key is not shown.
 nlohmann::json failure_to_json(const FailureRecord& r);
 
+/// Whether `a` and `b` record the same reported failure: the fields a client sends (tenant,
+/// run, code, message, skill, step, context — compared as JSON values, so key order and
+/// spacing do not count). Ids, times, matches and recovery state are not compared.
+bool same_reported_failure(const FailureRecord& a, const FailureRecord& b);
+
 /// Match details that are not columns, for ingest and match answers.
 struct MatchDetails {
   std::optional<std::string> matched_on;  ///< The code, prefix, pattern or example; none on a miss.

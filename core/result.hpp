@@ -14,6 +14,7 @@ enum class ErrorKind {
   conflict,             ///< The request contradicts stored state.
   unavailable,          ///< A dependency (database, disk) failed; retrying later may work.
   overloaded,           ///< Bounded capacity is full; retry after a pause.
+  key_reused,           ///< An idempotency key already names a different failure.
   rejected,             ///< The store refused the data itself (a value out of a column's
                         ///< range, a violated constraint): the same data never succeeds.
   internal,             ///< A bug: an invariant did not hold.

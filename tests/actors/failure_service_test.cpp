@@ -176,6 +176,50 @@ TEST(FailureService, IdempotencyKeyReturnsTheFirstAnswer) {
   EXPECT_EQ(stored_count(f), 1);
 }
 
+// A key names one failure. Another failure under it is refused (422), whether the first is
+// found in the cache, in the database after a restart, or is still in flight beside it; so no
+// caller is told a failure was accepted that was silently dropped.
+TEST(FailureService, AKeyReusedForAnotherFailureIsRefused) {
+  PipelineFixture f;
+  auto& service = f.start();
+  Waiter first;
+  service.ingest({input("run-1", "RATE_LIMITED")}, {std::string("evt-1")}, first.callback());
+  ASSERT_EQ(first.wait_for(1), 1u);
+  ASSERT_TRUE(first.results()[0].ok());
+  const auto expect_refused = [](Waiter& w) {
+    ASSERT_EQ(w.wait_for(1), 1u);
+    ASSERT_FALSE(w.results()[0].ok());
+    EXPECT_EQ(w.results()[0].error().kind, ErrorKind::key_reused);
+    EXPECT_EQ(w.results()[0].error().field, "Idempotency-Key");
+  };
+  Waiter cached;
+  service.ingest({input("run-1", "OTHER_CODE")}, {std::string("evt-1")}, cached.callback());
+  expect_refused(cached);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 1; }));
+  f.stop();
+
+  auto& restarted = f.start();  // the key is only in the database now
+  Waiter stored;
+  restarted.ingest({input("run-1", "RATE_LIMITED", "another message")}, {std::string("evt-1")},
+                   stored.callback());
+  expect_refused(stored);
+
+  // Two requests with one key at once: one is stored, the other refused, never both.
+  Waiter a;
+  Waiter b;
+  restarted.ingest({input("run-2", "RATE_LIMITED")}, {std::string("evt-2")}, a.callback());
+  restarted.ingest({input("run-2", "OTHER_CODE")}, {std::string("evt-2")}, b.callback());
+  ASSERT_EQ(a.wait_for(1), 1u);
+  ASSERT_EQ(b.wait_for(1), 1u);
+  EXPECT_NE(a.results()[0].ok(), b.results()[0].ok());
+  const auto refused = a.results()[0].ok() ? b.results()[0] : a.results()[0];
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::key_reused);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 2; }));
+  EXPECT_EQ(f.stop(), 0u);
+  EXPECT_EQ(stored_count(f), 2);
+}
+
 TEST(FailureService, BreakerOpensOnFailingStoreAndBacklogDrainsAfterRecovery) {
   PipelineFixture f;
   f.options().batch_age = 1'000;

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <vector>
 
 #include "core/uuid.hpp"
 
@@ -354,6 +357,53 @@ TEST(CatalogJson, ListsEntriesAndSummary) {
   EXPECT_EQ(
       j["summary"],
       json({{"entries", 2}, {"codes", 3}, {"prefixes", 1}, {"patterns", 1}, {"examples", 1}}));
+}
+
+}  // namespace
+}  // namespace failcat
+
+namespace failcat {
+namespace {
+
+TEST(SameReportedFailure, ComparesWhatTheClientSentNotWhatTheServerAdded) {
+  FailureRecord first = sample_record();
+  first.tenant_id = "abcdefab-1111-4111-8111-111111111111";
+  FailureRecord retry = first;
+  retry.id = "01900000-0000-7000-8000-00000000ffff";
+  retry.created_at += 1'000'000;
+  retry.updated_at = retry.created_at;
+  retry.recovery_succeeded = !first.recovery_succeeded;
+  retry.match_type = "miss";
+  for (char& c : retry.tenant_id)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(same_reported_failure(first, retry));
+
+  for (auto change : std::vector<std::function<void(FailureRecord&)>>{
+           [](FailureRecord& r) { r.run_id += "x"; },
+           [](FailureRecord& r) { r.error_code = "OTHER"; },
+           [](FailureRecord& r) { r.error_message = "another message"; },
+           [](FailureRecord& r) { r.error_message.reset(); },
+           [](FailureRecord& r) { r.skill_id = "other.skill"; },
+           [](FailureRecord& r) { r.step_index = 99; },
+           [](FailureRecord& r) { r.tenant_id = "11111111-1111-4111-8111-111111111111"; },
+           [](FailureRecord& r) { r.context_json = R"({"other":true})"; },
+           [](FailureRecord& r) { r.context_json.reset(); }}) {
+    FailureRecord other = first;
+    change(other);
+    EXPECT_FALSE(same_reported_failure(first, other));
+  }
+}
+
+TEST(SameReportedFailure, ContextIsComparedAsJson) {
+  FailureRecord a = sample_record();
+  FailureRecord b = a;
+  a.context_json = R"({"provider":"openai","attempt":2,"tags":["a","b"]})";
+  b.context_json = R"({"attempt": 2, "tags": ["a", "b"], "provider": "openai"})";  // as JSONB
+  EXPECT_TRUE(same_reported_failure(a, b));
+  b.context_json = R"({"attempt": 2, "tags": ["b", "a"], "provider": "openai"})";
+  EXPECT_FALSE(same_reported_failure(a, b));
+  b.context_json = "{not json";
+  EXPECT_FALSE(same_reported_failure(a, b));
 }
 
 }  // namespace

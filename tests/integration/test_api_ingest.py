@@ -194,6 +194,31 @@ class IngestTest(SharedServerCase):
         self.barrier()
         self.assertEqual(self.listing("run_id=" + run)["total"], 2)
 
+    def test_a_key_reused_for_another_failure_is_422_and_stores_nothing(self):
+        run = new_run()
+        key = {"Idempotency-Key": "reuse-" + run}
+        first = self.ingest(failure(run, "A"), headers=key)
+        r = self.api.post(API + "/failures", failure(run, "B"), headers=key)
+        body = self.assertProblem(r, 422, "Idempotency-Key", "POST", "/api/v1/failures")
+        self.assertIn("different failure", body["detail"])
+        self.assertEqual(self.ingest(failure(run, "A"), headers=key)["id"], first["id"])
+
+        own = self.ingest(failure(run, "C", event_id="ev-" + run))
+        r = self.api.post(API + "/failures", failure(run, "D", event_id="ev-" + run))
+        self.assertProblem(r, 422, "event_id", "POST", "/api/v1/failures")
+        self.assertEqual(self.ingest(failure(run, "C", event_id="ev-" + run))["id"], own["id"])
+
+        batch_key = {"Idempotency-Key": "batch-reuse-" + run}
+        items = [failure(run, "E"), failure(run, "F")]
+        ok = self.api.post(API + "/failures/batch", {"failures": items}, headers=batch_key)
+        self.assertEqual(ok.status, 202, ok)
+        r = self.api.post(API + "/failures/batch", {"failures": [items[0], failure(run, "G")]},
+                          headers=batch_key)
+        body = self.assertProblem(r, 422, "Idempotency-Key", "POST", "/api/v1/failures/batch")
+        self.assertIn("failures[1]", body["detail"])
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 4)  # A, C, E, F
+
     def test_bad_idempotency_keys(self):
         for bad in ["", "has space", "x" * 256]:
             r = self.api.post(API + "/failures", failure(new_run()), headers={"Idempotency-Key": bad})
