@@ -291,6 +291,17 @@ class HttpServer::Impl final : public Http::Handler {
         respond(problem_response(404, "no route for " + request->path, request->request_id));
         return;
       }
+      if (match.kind == Router::Match::Kind::method_not_allowed && request->method == "OPTIONS") {
+        // What the path supports, and nothing else: no CORS headers, so a browser's
+        // cross-site preflight fails.
+        request->route = match.route;
+        HttpResponse response;
+        response.status = 200;
+        response.content_type = "text/plain; charset=utf-8";
+        response.with_header("Allow", match.allow);
+        respond(std::move(response));
+        return;
+      }
       if (match.kind == Router::Match::Kind::method_not_allowed) {
         request->route = match.route;
         auto response =

@@ -77,6 +77,9 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
     }
   }
   result.kind = Match::Kind::method_not_allowed;
+  // HEAD is answered wherever GET is, and OPTIONS everywhere (RFC 9110 9.3.2, 9.3.7).
+  if (allowed.count("GET") != 0) allowed.insert("HEAD");
+  allowed.insert("OPTIONS");
   for (const auto& m : allowed) {
     if (!result.allow.empty()) result.allow += ", ";
     result.allow += m;

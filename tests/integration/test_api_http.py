@@ -143,23 +143,33 @@ class HttpLayerTest(SharedServerCase):
     def test_wrong_methods_are_405_with_allow(self):
         fid = str(uuid.uuid4())
         cases = [
-            ("DELETE", API + "/failures", "GET, POST"),
-            ("PUT", API + "/failures", "GET, POST"),
-            ("POST", API + "/failures/" + fid, "GET"),
-            ("GET", API + "/failures/%s/recovery" % fid, "PATCH"),
-            ("PUT", API + "/failures/%s/recovery" % fid, "PATCH"),
-            ("GET", API + "/match", "POST"),
-            ("GET", API + "/catalog/reload", "POST"),
-            ("DELETE", API + "/admin/breaker", "GET, POST"),
-            ("POST", "/healthz", "GET"),
-            ("POST", "/metrics", "GET"),
-            ("OPTIONS", API + "/failures/stats", "GET"),
+            ("DELETE", API + "/failures", "GET, HEAD, OPTIONS, POST"),
+            ("PUT", API + "/failures", "GET, HEAD, OPTIONS, POST"),
+            ("POST", API + "/failures/" + fid, "GET, HEAD, OPTIONS"),
+            ("GET", API + "/failures/%s/recovery" % fid, "OPTIONS, PATCH"),
+            ("PUT", API + "/failures/%s/recovery" % fid, "OPTIONS, PATCH"),
+            ("GET", API + "/match", "OPTIONS, POST"),
+            ("GET", API + "/catalog/reload", "OPTIONS, POST"),
+            ("DELETE", API + "/admin/breaker", "GET, HEAD, OPTIONS, POST"),
+            ("POST", "/healthz", "GET, HEAD, OPTIONS"),
+            ("POST", "/metrics", "GET, HEAD, OPTIONS"),
         ]
         for method, path, allow in cases:
             with self.subTest(method=method, path=path):
                 r = self.api.request(method, path)
                 self.assertProblem(r, 405)
                 self.assertEqual(r.headers.get("allow"), allow)
+
+    def test_options_names_the_methods_and_grants_no_cross_site_access(self):
+        for path, allow in ((API + "/failures/stats", "GET, HEAD, OPTIONS"),
+                            (API + "/failures", "GET, HEAD, OPTIONS, POST")):
+            with self.subTest(path=path):
+                r = self.api.request("OPTIONS", path, headers={
+                    "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"})
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.headers.get("allow"), allow)
+                self.assertFalse([h for h in r.headers if h.startswith("access-control-")], r.headers)
+        self.assertProblem(self.api.request("OPTIONS", "/nope"), 404)
 
     def test_a_body_that_is_not_json_is_415_and_changes_nothing(self):
         # A form or text/plain POST is what a web page can send to 127.0.0.1 without asking.

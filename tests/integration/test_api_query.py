@@ -258,10 +258,10 @@ class QueryTest(SharedServerCase):
         r = self.api.get(API + "/failures/unrecovered")
         self.assertEqual(r.status, 200, r)
         self.assertDocumented("GET", "/api/v1/failures/unrecovered", r)
-        for path, method, allow in ((API + "/failures/stats", "POST", "GET"),
-                                    (API + "/failures/unrecovered", "PATCH", "GET"),
-                                    (API + "/failures/batch", "GET", "POST"),
-                                    (API + "/failures/recovery/bulk", "GET", "POST")):
+        for path, method, allow in ((API + "/failures/stats", "POST", "GET, HEAD, OPTIONS"),
+                                    (API + "/failures/unrecovered", "PATCH", "GET, HEAD, OPTIONS"),
+                                    (API + "/failures/batch", "GET", "OPTIONS, POST"),
+                                    (API + "/failures/recovery/bulk", "GET", "OPTIONS, POST")):
             with self.subTest(path=path, method=method):
                 r = self.api.request(method, path)
                 self.assertProblem(r, 405)
