@@ -85,7 +85,8 @@ breaker_actor::behavior_type breaker_behavior(
             .then(
                 [=](PersistOutcome out) mutable {
                   auto& b = *self->state.breaker;
-                  if (out.status == PersistOutcome::Status::stored) {
+                  if (out.status == PersistOutcome::Status::stored ||
+                      out.status == PersistOutcome::Status::partial) {
                     b.record_success();
                   } else {
                     b.record_failure(FailureKind::error);

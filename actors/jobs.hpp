@@ -99,7 +99,9 @@ using PersistBatchPtr = std::shared_ptr<const PersistBatch>;
 /// The answer to one persist attempt. Always a value (never an error message), so no actor
 /// dies of an unhandled error reply.
 struct PersistOutcome {
-  enum class Status { stored, rejected, failed, timed_out } status = Status::failed;
+  /// `partial`: the database is healthy and part of the batch is stored (or set aside), the
+  /// rest not yet (a refused batch ran out of time being split): send it again at once.
+  enum class Status { stored, partial, rejected, failed, timed_out } status = Status::failed;
   std::size_t inserted = 0;
   Micros retry_after = 0;  ///< For `rejected`: how long the breaker stays open.
   std::string error;

@@ -485,7 +485,13 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
     st.next_send_lsn = std::min(st.next_send_lsn, first);
     st.pending.clear();
     st.batch->on_flush();
-    if (outcome.status == PersistOutcome::Status::rejected) {
+    if (outcome.status == PersistOutcome::Status::partial) {
+      // A refused batch that ran out of time being split: the database is healthy, and what
+      // was stored or set aside is skipped on the next pass, so it goes again at once.
+      st.probing = false;
+      log_event(LogLevel::info, "splitting a batch the database refused; sending the rest again",
+                {{"rows", std::to_string(rows)}});
+    } else if (outcome.status == PersistOutcome::Status::rejected) {
       st.probing = true;
       st.retry_not_before = now + std::max(outcome.retry_after, kMinRejectBackoff);
     } else {

@@ -1,15 +1,21 @@
 // A storage actor owns one database connection and runs on its own thread, because every
 // call it makes blocks. Store errors come back as values; nothing escapes the handlers.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <unordered_set>
 
 #include "actors/pipeline_context.hpp"
 #include "config/logging.hpp"
@@ -29,34 +35,100 @@ struct RefusedRow {
   std::string reason;
 };
 
-/// Stores `rows`; when the database refuses them as data, halves them until each refused row
-/// stands alone, so that one bad row cannot hold back the others (a transaction per try: about
-/// 2·log2(n) of them for one bad row). `inserted` counts the rows stored; `refused` collects the
-/// rows refused on their own. Any other error ends it: what was stored stays stored (inserts
-/// are idempotent on id), and the caller sends the whole batch again later.
-Status insert_isolating_refused(FailureStore& store, const std::vector<FailureRecord>& rows,
-                                std::size_t& inserted, std::vector<RefusedRow>& refused,
-                                std::vector<FailureRecord>::size_type begin,
-                                std::vector<FailureRecord>::size_type end) {
-  std::vector<FailureRecord> part(rows.begin() + static_cast<std::ptrdiff_t>(begin),
-                                  rows.begin() + static_cast<std::ptrdiff_t>(end));
-  auto stored = store.insert_batch(part);
-  if (stored) {
-    inserted += *stored;
-    return ok_status();
+/// Ids of rows a refused batch has settled: set aside, or stored while it was split. A batch
+/// sent again (after a pass that ran out of time, or a timeout) skips them, so each pass goes
+/// further and no row is appended twice. Process-wide: ids are unique. Bounded; once full it
+/// starts over (then a row may be tried again, and a duplicate line is harmless).
+class SettledIds {
+ public:
+  bool contains(const std::string& id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ids_.count(id) != 0;
   }
-  if (stored.error().kind != ErrorKind::rejected) return std::move(stored).error();
-  if (end - begin == 1) {
-    refused.push_back(RefusedRow{&rows[begin], stored.error().message});
-    return ok_status();
+  void add(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ids_.size() >= kMaxIds) ids_.clear();
+    ids_.insert(id);
   }
-  const auto middle = begin + (end - begin) / 2;
-  if (auto first = insert_isolating_refused(store, rows, inserted, refused, begin, middle);
-      !first) {
-    return first;
-  }
-  return insert_isolating_refused(store, rows, inserted, refused, middle, end);
+
+ private:
+  static constexpr std::size_t kMaxIds = 100'000;
+  mutable std::mutex mutex_;
+  std::unordered_set<std::string> ids_;
+};
+
+SettledIds& set_aside_ids() {
+  static SettledIds ids;
+  return ids;
 }
+
+SettledIds& stored_while_split_ids() {
+  static SettledIds ids;
+  return ids;
+}
+
+bool settled(const std::string& id) {
+  return set_aside_ids().contains(id) || stored_while_split_ids().contains(id);
+}
+
+/// The bisection of a refused batch: the rows the database takes are stored, the rows it
+/// refuses on their own are collected, until done or out of time. About 2·log2(n) tries for
+/// one bad row among n.
+class RefusalBisection {
+ public:
+  RefusalBisection(FailureStore& store, const std::vector<FailureRecord>& rows,
+                   std::optional<std::chrono::steady_clock::time_point> deadline)
+      : store_(store), rows_(rows), deadline_(deadline) {}
+
+  /// Stores rows[begin, end); `known_refused`: that range as a whole was just refused, so it
+  /// is halved at once. Returns any error other than a refusal (what was stored stays stored:
+  /// inserts are idempotent on id, and the caller sends the batch again).
+  Status run(std::size_t begin, std::size_t end, bool known_refused) {
+    if (begin >= end || out_of_time_) return ok_status();
+    if (!known_refused) {
+      // Each pass settles at least one row before it may stop, so passes always go further.
+      if (deadline_ && done_ > 0 && std::chrono::steady_clock::now() >= *deadline_) {
+        out_of_time_ = true;
+        return ok_status();
+      }
+      std::vector<FailureRecord> part(rows_.begin() + static_cast<std::ptrdiff_t>(begin),
+                                      rows_.begin() + static_cast<std::ptrdiff_t>(end));
+      auto stored = store_.insert_batch(part);
+      if (stored) {
+        inserted_ += *stored;
+        done_ += end - begin;
+        for (const auto& r : part) stored_while_split_ids().add(r.id);
+        return ok_status();
+      }
+      if (stored.error().kind != ErrorKind::rejected) return std::move(stored).error();
+      if (end - begin == 1) {
+        refused_.push_back(RefusedRow{&rows_[begin], stored.error().message});
+        done_ += 1;
+        return ok_status();
+      }
+    } else if (end - begin == 1) {
+      return run(begin, end, false);  // a lone row is tried on its own to learn the reason
+    }
+    const auto middle = begin + (end - begin) / 2;
+    if (auto first = run(begin, middle, false); !first) return first;
+    return run(middle, end, false);
+  }
+
+  std::size_t inserted() const { return inserted_; }
+  const std::vector<RefusedRow>& refused() const { return refused_; }
+  /// Rows stored or refused so far.
+  std::size_t done() const { return done_; }
+  bool out_of_time() const { return out_of_time_; }
+
+ private:
+  FailureStore& store_;
+  const std::vector<FailureRecord>& rows_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::size_t inserted_ = 0;
+  std::size_t done_ = 0;
+  bool out_of_time_ = false;
+  std::vector<RefusedRow> refused_;
+};
 
 /// Appends the refused rows to `<wal_dir>/rejected-rows.ndjson` (one JSON object per line:
 /// the failure, its idempotency key, the database's reason, when) and makes them durable
@@ -81,22 +153,27 @@ Status set_aside(const PipelineContext& ctx, const std::vector<RefusedRow>& refu
   const bool existed = ::access(path.c_str(), F_OK) == 0;
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Error::unavailable("cannot open " + path + ": " + std::strerror(errno));
+  struct stat before {};
+  if (::fstat(fd, &before) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Error::unavailable("cannot stat " + path + ": " + std::strerror(err));
+  }
+  // A write cut short (a full disk) is cut back off, so the next append starts a clean line.
+  const auto fail = [&](const char* what) {
+    const int err = errno;
+    (void)::ftruncate(fd, before.st_size);
+    ::close(fd);
+    return Error::unavailable(std::string(what) + " " + path + ": " + std::strerror(err));
+  };
   std::size_t done = 0;
   while (done < lines.size()) {
     const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      return Error::unavailable("cannot write " + path + ": " + std::strerror(err));
-    }
+    if (n <= 0) return fail("cannot write");
     done += static_cast<std::size_t>(n);
   }
-  if (::fdatasync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Error::unavailable("cannot fdatasync " + path + ": " + std::strerror(err));
-  }
+  if (::fdatasync(fd) != 0) return fail("cannot fdatasync");
   ::close(fd);
   if (!existed) {
     const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -107,16 +184,39 @@ Status set_aside(const PipelineContext& ctx, const std::vector<RefusedRow>& refu
   return ok_status();
 }
 
+/// Refused rows of a batch beyond which the database, not the rows, is at fault (a column
+/// altered by hand, a faulty deploy): from kSystemicMinRows rows on, more than half refused.
+constexpr std::size_t kSystemicMinRows = 10;
+
 /// A batch the database refused as data: the rows it accepts on their own are stored, the
 /// others set aside durably, logged and counted, and the batch counts as stored (the database
-/// is healthy; the breaker must not open for it).
+/// is healthy; the breaker must not open for it). Within `deadline` (WAL mode: half the
+/// persist timeout, so the breaker never times the batch out): past it, what is done stays
+/// done and the batch is `partial`, sent again at once, skipping the rows set aside. When most
+/// of a sizeable batch is refused the rows stay in the log and the batch fails as an outage
+/// would: the breaker and its alerts are the right answer then.
 PersistOutcome store_refused_batch(PipelineContext& ctx, FailureStore& store,
-                                   const std::vector<FailureRecord>& rows) {
+                                   const std::vector<FailureRecord>& batch,
+                                   std::optional<std::chrono::steady_clock::time_point> deadline) {
   PersistOutcome out;
-  std::size_t inserted = 0;
-  std::vector<RefusedRow> refused;
-  if (auto done = insert_isolating_refused(store, rows, inserted, refused, 0, rows.size()); !done) {
+  std::vector<FailureRecord> rows;
+  rows.reserve(batch.size());
+  for (const auto& r : batch) {
+    if (!settled(r.id)) rows.push_back(r);
+  }
+  RefusalBisection bisection(store, rows, deadline);
+  // Unless rows were skipped, the whole batch was just refused: halve it at once. (A batch
+  // sent again skips what earlier passes settled, so every pass that stores or refuses a row
+  // goes further.)
+  if (auto done = bisection.run(0, rows.size(), rows.size() == batch.size()); !done) {
     out.error = done.error().message;
+    return out;
+  }
+  const auto& refused = bisection.refused();
+  if (bisection.done() >= kSystemicMinRows && refused.size() * 2 > bisection.done()) {
+    out.error = "the database refuses " + std::to_string(refused.size()) + " of " +
+                std::to_string(bisection.done()) + " rows (" + refused.front().reason +
+                "); they stay in the write-ahead log";
     return out;
   }
   if (!refused.empty()) {
@@ -124,17 +224,25 @@ PersistOutcome store_refused_batch(PipelineContext& ctx, FailureStore& store,
       out.error = "rows refused by the database could not be set aside: " + kept.error().message;
       return out;
     }
+    const std::string file =
+        (std::filesystem::path(ctx.options.wal_dir) / kRejectedRowsFile).string();
     for (const auto& r : refused) {
-      log_event(
-          LogLevel::error, "database refused a failure; kept in the rejected-rows file",
-          {{"id", r.row->id},
-           {"file", (std::filesystem::path(ctx.options.wal_dir) / kRejectedRowsFile).string()},
-           {"error", r.reason}});
+      set_aside_ids().add(r.row->id);
+      // A retry of its key must not be answered with a failure that is in no table.
+      if (r.row->idempotency_key) {
+        auto cached = ctx.idempotency.find(r.row->tenant_id, *r.row->idempotency_key);
+        if (cached && cached->id == r.row->id) {
+          ctx.idempotency.erase(r.row->tenant_id, *r.row->idempotency_key);
+        }
+      }
+      log_event(LogLevel::error, "database refused a failure; kept in the rejected-rows file",
+                {{"id", r.row->id}, {"file", file}, {"error", r.reason}});
     }
     ctx.metrics.persist_rejected(refused.size());
   }
-  out.status = PersistOutcome::Status::stored;
-  out.inserted = inserted;
+  out.status =
+      bisection.out_of_time() ? PersistOutcome::Status::partial : PersistOutcome::Status::stored;
+  out.inserted = bisection.inserted();
   return out;
 }
 
@@ -184,10 +292,19 @@ storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<St
             out.error = ready.error().message;
             return out;
           }
-          auto inserted = self->state.store->insert_batch(batch->rows);
+          const auto started = std::chrono::steady_clock::now();
+          // A batch sent again while it is being split goes straight back to the split.
+          const bool splitting = std::any_of(batch->rows.begin(), batch->rows.end(),
+                                             [](const FailureRecord& r) { return settled(r.id); });
+          auto inserted = splitting ? Result<std::size_t>(Error{ErrorKind::rejected, {}, {}})
+                                    : self->state.store->insert_batch(batch->rows);
           if (!inserted && inserted.error().kind == ErrorKind::rejected) {
-            out = store_refused_batch(*ctx, *self->state.store, batch->rows);
-            if (out.status != PersistOutcome::Status::stored) {
+            std::optional<std::chrono::steady_clock::time_point> deadline;
+            if (ctx->options.durability == PipelineDurability::wal) {
+              deadline = started + std::chrono::microseconds(ctx->options.persist_timeout / 2);
+            }
+            out = store_refused_batch(*ctx, *self->state.store, batch->rows, deadline);
+            if (out.status == PersistOutcome::Status::failed) {
               ctx->status.set_store_error(out.error);
             } else {
               ctx->status.clear_store_error();

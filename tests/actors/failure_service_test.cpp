@@ -298,6 +298,101 @@ TEST(FailureService, RowsTheDatabaseRefusesAreSetAsideAndTheRestStored) {
   EXPECT_EQ(f.stop(), 0u);
 }
 
+/// The lines of the rejected-rows file, by id (each id once per line).
+std::multiset<std::string> set_aside_lines(PipelineFixture& f) {
+  std::multiset<std::string> ids;
+  std::ifstream file(f.dir() + "/wal/rejected-rows.ndjson");
+  for (std::string line; std::getline(file, line);) {
+    ids.insert(nlohmann::json::parse(line).at("id").get<std::string>());
+  }
+  return ids;
+}
+
+std::vector<FailureInput> inputs_with_poison(int count, const std::set<int>& poison) {
+  std::vector<FailureInput> in;
+  for (int i = 0; i < count; ++i) {
+    in.push_back(input("run-" + std::to_string(i), poison.count(i) ? "POISON" : "RATE_LIMITED"));
+  }
+  return in;
+}
+
+// Splitting a refused batch is bounded by half the persist timeout: past it the pass stops,
+// the batch goes again at once, and the next pass skips what was settled. So a slow database
+// never times the batch out (the breaker stays closed) and no row is set aside twice.
+TEST(FailureService, SplittingARefusedBatchStaysWithinThePersistTimeout) {
+  PipelineFixture f;
+  f.options().persist_timeout = 200'000;
+  f.options().batch_age = 20'000;
+  auto& service = f.start();
+  f.store().refuse_poison = true;
+  f.store().stall_ms = 15;  // each try: 15 % of the budget of 100 ms
+  Waiter w;
+  service.ingest(inputs_with_poison(40, {3, 31}), {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  ASSERT_TRUE(w.results()[0].ok()) << w.results()[0].error().message;
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 38 && set_aside_lines(f).size() == 2; },
+                         std::chrono::seconds(30)))
+      << stored_count(f) << " stored";
+  ASSERT_TRUE(eventually([&] { return service.status().wal_backlog_rows.load() == 0; }));
+  f.store().stall_ms = 0;
+  const auto answered = w.results();
+  std::multiset<std::string> poison_ids;
+  for (const auto& r : answered.at(0)->records) {
+    if (r.error_code == "POISON") poison_ids.insert(r.id);
+  }
+  EXPECT_EQ(set_aside_lines(f), poison_ids);
+  const auto text = f.metrics().serialize();
+  EXPECT_NE(text.find("\nfailcat_persist_rejected_rows_total 2\n"), std::string::npos);
+  EXPECT_EQ(text.find("to=\"open\"} 1"), std::string::npos) << "the breaker opened";
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+// When the database refuses most of a batch the fault is the database's (a column altered by
+// hand, a faulty deploy): the rows stay in the log and the breaker opens, as for an outage.
+TEST(FailureService, ABatchTheDatabaseMostlyRefusesStaysInTheLog) {
+  PipelineFixture f;
+  f.options().batch_age = 20'000;
+  auto& service = f.start();
+  f.store().refuse_poison = true;
+  Waiter w;
+  std::set<int> all;
+  for (int i = 0; i < 20; ++i) all.insert(i);
+  service.ingest(inputs_with_poison(20, all), {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  ASSERT_TRUE(w.results()[0].ok());
+  ASSERT_TRUE(eventually([&] { return service.status().breaker_state.load() == 1; }));
+  EXPECT_TRUE(set_aside_lines(f).empty());
+  EXPECT_EQ(service.status().wal_backlog_rows.load(), 20u);
+  f.store().refuse_poison = false;  // the schema is fixed
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 20; }, std::chrono::seconds(20)));
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+// A failure set aside is in no table: a retry of its key must not be answered with it.
+TEST(FailureService, ARetryOfASetAsideFailuresKeyIsNotAReplay) {
+  PipelineFixture f;
+  f.options().batch_age = 1'000;
+  auto& service = f.start();
+  f.store().refuse_poison = true;
+  Waiter first;
+  service.ingest({input("run-1", "POISON")}, {std::string("evt-p")}, first.callback());
+  ASSERT_EQ(first.wait_for(1), 1u);
+  ASSERT_TRUE(first.results()[0].ok());
+  ASSERT_TRUE(eventually([&] { return set_aside_lines(f).size() == 1; }));
+  f.store().refuse_poison = false;
+  Waiter again;
+  service.ingest({input("run-1", "POISON")}, {std::string("evt-p")}, again.callback());
+  ASSERT_EQ(again.wait_for(1), 1u);
+  ASSERT_TRUE(again.results()[0].ok());
+  EXPECT_FALSE(again.results()[0]->replayed[0]);
+  const auto id = again.results()[0]->records[0].id;
+  EXPECT_NE(id, first.results()[0]->records[0].id);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 1; }));
+  auto store = f.open_store();
+  EXPECT_TRUE(store->get(TenantScope::all(), id)->has_value());
+  EXPECT_EQ(f.stop(), 0u);
+}
+
 // The readiness answer is public: it says the database fails, never the database's words (they
 // can name the role, host and database).
 TEST(FailureService, ReadinessDoesNotRepeatTheStoresError) {

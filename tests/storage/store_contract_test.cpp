@@ -1114,6 +1114,25 @@ TEST(PostgresStore, AValueTheDatabaseCannotHoldIsRejected) {
   auto stored = store->insert_batch({r});
   ASSERT_TRUE(stored.ok()) << stored.error().message;
   EXPECT_EQ(*stored, 1u);
+
+  // A batch large enough for COPY, replaying a stored row (so COPY falls back to staging) and
+  // holding one refused row: refused as a whole, nothing of it stored.
+  std::vector<FailureRecord> batch{r};
+  for (int i = 0; i < 19; ++i) {
+    FailureRecord more = r;
+    more.id = ids.next(kNow / 1000 + 1 + i);
+    more.idempotency_key = "key-" + std::to_string(i);
+    batch.push_back(more);
+  }
+  batch[7].idempotency_key = std::string(300, 'k');
+  auto mixed = store->insert_batch(batch);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.error().kind, ErrorKind::rejected) << mixed.error().message;
+  EXPECT_EQ(store->list(TenantScope::all(), ListQuery{})->total, 1);
+  batch.erase(batch.begin() + 7);
+  auto rest = store->insert_batch(batch);
+  ASSERT_TRUE(rest.ok()) << rest.error().message;
+  EXPECT_EQ(*rest, 18u);
 }
 
 TEST(StoreErrors, ErrorMessagesNeverCarryThePassword) {
