@@ -221,7 +221,19 @@ PersistOutcome store_refused_batch(PipelineContext& ctx, FailureStore& store,
   }
   if (!refused.empty()) {
     if (auto kept = set_aside(ctx, refused); !kept) {
-      out.error = "rows refused by the database could not be set aside: " + kept.error().message;
+      if (ctx.options.durability == PipelineDurability::wal) {
+        out.error = "rows refused by the database could not be set aside: " + kept.error().message;
+        return out;
+      }
+      // Memory mode keeps nothing the database does not take: the refused rows are dropped
+      // and counted as such; what the split stored stays stored (and is not counted lost).
+      for (const auto& r : refused) {
+        log_event(LogLevel::error, "database refused a failure; dropped (memory durability)",
+                  {{"id", r.row->id}, {"error", r.reason}, {"file_error", kept.error().message}});
+      }
+      ctx.metrics.persist_dropped(Metrics::DropReason::error, refused.size());
+      out.status = PersistOutcome::Status::stored;
+      out.inserted = bisection.inserted();
       return out;
     }
     const std::string file =

@@ -393,6 +393,28 @@ TEST(FailureService, ARetryOfASetAsideFailuresKeyIsNotAReplay) {
   EXPECT_EQ(f.stop(), 0u);
 }
 
+// Memory durability keeps nothing the database does not take: when the refused rows cannot
+// be set aside they are dropped and counted, and only they (the rest of the batch is stored).
+TEST(FailureService, MemoryModeCountsOnlyTheRefusedRowsAsDropped) {
+  PipelineFixture f;
+  f.options().durability = PipelineDurability::memory;
+  f.options().batch_age = 20'000;
+  std::ofstream(f.dir() + "/not-a-directory") << "x";
+  f.options().wal_dir = f.dir() + "/not-a-directory/wal";  // the file cannot be written
+  auto& service = f.start();
+  f.store().refuse_poison = true;
+  Waiter w;
+  service.ingest(inputs_with_poison(12, {4}), {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  ASSERT_TRUE(w.results()[0].ok());
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 11; }));
+  ASSERT_TRUE(eventually([&] {
+    return f.metrics().serialize().find("failure_persist_dropped_total{reason=\"error\"} 1\n") !=
+           std::string::npos;
+  })) << f.metrics().serialize();
+  f.stop(200'000);
+}
+
 // The readiness answer is public: it says the database fails, never the database's words (they
 // can name the role, host and database).
 TEST(FailureService, ReadinessDoesNotRepeatTheStoresError) {
