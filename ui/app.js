@@ -72,7 +72,14 @@
     const notes = row.querySelector(".notes");
     const mark = async (succeeded) => {
       try {
+        // The change applies to the version on this page: if someone changed the failure
+        // since, say so and show the list again rather than overwrite their change.
         const current = await call("/failures/" + encodeURIComponent(f.id));
+        if (current.body.updated_at !== f.updated_at) {
+          say("this failure was changed by someone else since the page was loaded; the list is reloaded");
+          refresh();
+          return;
+        }
         const etag = current.response.headers.get("ETag");
         const body = { recovery_succeeded: succeeded };
         if (notes.value.trim() !== "") body.notes = notes.value.trim();
@@ -97,6 +104,11 @@
     const tbody = $("failures").querySelector("tbody");
     try {
       const { body } = await call("/failures/unrecovered?" + params.toString());
+      if (body.items.length === 0 && offset > 0) {
+        // The last rows of this page were handled: show the page before it.
+        offset = Math.max(0, offset - pageSize);
+        return loadFailures();
+      }
       total = body.total;
       tbody.replaceChildren(...body.items.map(renderRow));
       const last = Math.min(offset + body.items.length, total);
