@@ -131,12 +131,9 @@ class FailureService::Impl {
       done(Error{ErrorKind::overloaded, "too many failures in flight", {}});
       return;
     }
-    ctx_.metrics.request_started();
     PipelineStatus* status = &status_;
-    Metrics* metrics = &ctx_.metrics;
-    auto finish = [status, metrics, done = std::move(done)](const Result<IngestOutcome>& outcome) {
+    auto finish = [status, done = std::move(done)](const Result<IngestOutcome>& outcome) {
       status->inflight.fetch_sub(1);
-      metrics->request_finished();
       done(outcome);
     };
     keys.resize(inputs.size());
@@ -198,6 +195,7 @@ class FailureService::Impl {
   void submit(const IngestJobPtr& job) {
     auto matcher = directory_.next_matcher();
     if (!matcher) {
+      ctx_.metrics.rejected(Metrics::RejectReason::not_ready);
       job->complete(Error::unavailable("matcher unavailable"));
       return;
     }

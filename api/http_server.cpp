@@ -6,6 +6,7 @@
 #include <pistache/peer.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <mutex>
@@ -90,6 +91,22 @@ class NamedHeader final : public Http::Header::Header {
  private:
   std::string name_;
   std::string value_;
+};
+
+/// One HTTP request in `failcat_inflight_requests`, from arrival until answered.
+class InflightRequest {
+ public:
+  explicit InflightRequest(Metrics& metrics) : metrics_(metrics) { metrics_.request_started(); }
+  ~InflightRequest() { finish(); }
+  InflightRequest(const InflightRequest&) = delete;
+  InflightRequest& operator=(const InflightRequest&) = delete;
+  void finish() {
+    if (!finished_.exchange(true)) metrics_.request_finished();
+  }
+
+ private:
+  Metrics& metrics_;
+  std::atomic<bool> finished_{false};
 };
 
 std::string random_request_id() {
@@ -240,10 +257,13 @@ class HttpServer::Impl final : public Http::Handler {
     auto shared_writer = std::make_shared<Http::ResponseWriter>(std::move(writer));
     auto sent = std::make_shared<std::atomic<bool>>(false);
     Metrics* metrics = &metrics_;
+    // In flight until answered, or until the last copy of its responder is gone unanswered.
+    auto inflight = std::make_shared<InflightRequest>(*metrics);
     const bool http10 = wire.version() == Http::Version::Http10;
     Responder respond = [shared_writer, sent, request, started, metrics, closing_peer, keep_alive,
-                         http10](HttpResponse response) {
+                         http10, inflight](HttpResponse response) {
       if (sent->exchange(true)) return;
+      inflight->finish();
       try {
         Async::Promise<ssize_t> written = Async::Promise<ssize_t>::resolved(0);
         if (request->method == "HEAD") {

@@ -75,6 +75,15 @@ class CounterDeltas(harness.ServiceTestCase):
             self.assertNotIn(forbidden, text)
 
     @unittest.skipUnless(shutil.which("promtool"), "promtool is not installed")
+    def test_inflight_counts_http_requests_until_answered(self):
+        # Requests of every kind come and go; the scrape then sees exactly itself in flight.
+        self.api.get("/api/v1/failures?limit=1")
+        self.api.get("/nope")
+        self.api.request("POST", "/api/v1/match", raw=b"x", headers={"Content-Type": "text/plain"})
+        self.api.request("HEAD", "/api/v1/catalog")
+        self.ingest(harness.failure(run_id="inflight", error_code="E", message=""))
+        self.assertEqual(samples(self.api.get("/metrics").body)["failcat_inflight_requests"], 1.0)
+
     def test_live_exposition_passes_promtool(self):
         self.ingest()
         r = self.api.get("/metrics")
