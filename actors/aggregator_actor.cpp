@@ -159,7 +159,10 @@ bool run_jobs(Self self, PipelineContext* ctx) {
     i = j;
   }
   if (!recovered_ok) recovered.clear();
-  for (Micros step = from; step <= current && ok; step += kRollupStepHours * kMicrosPerHour) {
+  // Hours retention has begun to delete keep the rollups they had while whole: recomputing one
+  // would count only what is left of it (nothing, once its rows are gone).
+  const Micros start = std::max(from, oldest);
+  for (Micros step = start; step <= current && ok; step += kRollupStepHours * kMicrosPerHour) {
     const Micros to = std::min(step + kRollupStepHours * kMicrosPerHour, current + kMicrosPerHour);
     if (auto rolled = store.rollup_aggregates(step, to, now); !rolled) {
       log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
@@ -199,7 +202,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
       if (exported != Exported::yes) recovered_ok = false;
       if (exported == Exported::unreadable) break;
     }
-    for (Micros hour = from; hour <= current && ok_before_exports; hour += kMicrosPerHour) {
+    for (Micros hour = start; hour <= current && ok_before_exports; hour += kMicrosPerHour) {
       const Exported exported = export_one(hour);
       if (exported != Exported::yes) ok = false;
       if (exported == Exported::unreadable) break;

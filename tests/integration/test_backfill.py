@@ -10,7 +10,7 @@ import tempfile
 import unittest
 import uuid
 
-from harness import BINARY, CATALOG, DEFAULT_TENANT, Database, Server, main, require_postgres
+from harness import BINARY, CATALOG, DEFAULT_TENANT, Database, Server, main, require_postgres, wait_until
 
 BACKEND = os.environ.get("FAILCAT_IT_BACKEND", "sqlite")
 
@@ -55,6 +55,34 @@ class BackfillTest(unittest.TestCase):
         client = server.client()
         self.addCleanup(client.close)
         return client
+
+    def test_rollups_of_hours_retention_deletes_are_kept(self):
+        # History older than the retention: backfill rolls its hours up; the server's retention
+        # then deletes the rows, and its first rollup run (48 h back after a start) must not
+        # recompute those hours from what is left of them (nothing).
+        created = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=30)
+        hour = created.replace(minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:00:00.000000Z")
+        path = self.write([{"run_id": "kept-rollup", "error_code": "HTTP_504", "created_at": rfc3339(created)}])
+        out = self.backfill(path)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        server = Server(BACKEND, database=self.database, workdir=self.workdir,
+                        env={"FAILCAT_LOG_LEVEL": "warn", "FAILCAT_RETENTION_DAYS": "1",
+                             "FAILCAT_AGGREGATE_INTERVAL_SECONDS": "1"})
+        server.start()
+        self.addCleanup(server.stop)
+        api = server.client()
+        self.addCleanup(api.close)
+
+        def runs():
+            for line in api.get("/metrics").body.splitlines():
+                if line.startswith('failcat_aggregator_runs_total{outcome="success"}'):
+                    return int(float(line.split()[-1]))
+            return 0
+        wait_until(lambda: runs() >= 2, timeout=30, message="two aggregator runs")
+        wait_until(lambda: self.list_run(api, "kept-rollup")["total"] == 0, timeout=30, message="retention")
+        items = [i for i in api.get("/api/v1/aggregates?since_hours=48").json()["items"]
+                 if i["bucket_start"] == hour]
+        self.assertEqual([i["failure_count"] for i in items], [1], items)
 
     def list_run(self, api, run_id):
         r = api.get("/api/v1/failures?since_hours=8760&limit=1000&run_id=" + run_id)
