@@ -44,26 +44,35 @@ bool is_loopback(const std::string& host) {
   return false;
 }
 
-/// Applies migrations before serving. A database that is down is not fatal (ingest goes to the
-/// WAL and storage actors migrate once it is back); a migration that fails on a reachable
-/// database is.
-bool migrate_at_start(const Config& config) {
+/// Applies migrations before serving. A PostgreSQL that is down is not fatal (ingest goes to
+/// the WAL and storage actors migrate once it is back); a migration that fails on a reachable
+/// database is. An SQLite file is local: one that cannot be opened or migrated now (not a
+/// database, a directory, no permission) never will be, so it is a configuration error.
+enum class StartMigration { ok, failed, unusable_sqlite };
+
+StartMigration migrate_at_start(const Config& config) {
+  const bool sqlite = config.database_url.empty();
   auto store = open_store(store_options(config));
-  if (!store) return false;
+  if (!store) return StartMigration::failed;
   auto applied = (*store)->migrate();
   if (applied) {
     for (int v : *applied) {
       log_event(LogLevel::info, "applied migration", {{"version", std::to_string(v)}});
     }
-    return true;
+    return StartMigration::ok;
+  }
+  if (sqlite) {
+    std::cerr << "failcat: FAILCAT_SQLITE_PATH: " << config.sqlite_path
+              << " cannot be used: " << applied.error().message << "\n";
+    return StartMigration::unusable_sqlite;
   }
   if (applied.error().kind == ErrorKind::unavailable) {
     log_event(LogLevel::warn, "database unavailable at start; serving degraded",
               {{"error", applied.error().message}});
-    return true;
+    return StartMigration::ok;
   }
   std::cerr << "failcat: migrations failed: " << applied.error().message << "\n";
-  return false;
+  return StartMigration::failed;
 }
 
 /// Creates `dir` when missing and checks that files can be made in it.
@@ -84,8 +93,7 @@ bool local_paths_usable(const Config& config) {
   std::vector<std::pair<const char*, std::string>> dirs;
   if (config.durability == Durability::wal) dirs.emplace_back("FAILCAT_WAL_DIR", config.wal_dir);
   if (!config.export_dir.empty()) dirs.emplace_back("FAILCAT_EXPORT_DIR", config.export_dir);
-  if (config.database_url.empty() && config.sqlite_path != ":memory:" &&
-      config.sqlite_path.rfind("file:", 0) != 0) {
+  if (config.database_url.empty() && config.sqlite_path.rfind("file:", 0) != 0) {
     const auto parent = std::filesystem::path(config.sqlite_path).parent_path();
     dirs.emplace_back("FAILCAT_SQLITE_PATH", parent.empty() ? "." : parent.string());
   }
@@ -204,7 +212,14 @@ int serve_command(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  if (!migrate_at_start(*config)) return kExitFailure;
+  switch (migrate_at_start(*config)) {
+    case StartMigration::ok:
+      break;
+    case StartMigration::unusable_sqlite:
+      return kExitUsage;
+    case StartMigration::failed:
+      return kExitFailure;
+  }
 
   std::shared_ptr<ApiKeySet> keys;
   if (!config->api_keys_file.empty()) {

@@ -132,7 +132,17 @@ const std::vector<OptionDef>& option_defs() {
        text(&Config::database_url_file)},
       {{"FAILCAT_SQLITE_PATH", "--sqlite-path", "./data/failcat.db",
         "SQLite database file (the embedded default store)."},
-       text(&Config::sqlite_path, false)},
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty()) return std::string("must not be empty");
+         // Each storage connection would open a database of its own, lost at exit.
+         if (v == ":memory:" || v.find("mode=memory") != std::string::npos) {
+           return std::string(
+               "must name a file: an in-memory database is not shared between "
+               "connections and is lost at exit");
+         }
+         c.sqlite_path = v;
+         return std::nullopt;
+       }},
       {{"FAILCAT_DB_POOL_SIZE", "--db-pool-size", "4",
         "Storage actors, each owning one database connection."},
        int_in(&Config::db_pool_size, 1, 64)},

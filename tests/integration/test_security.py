@@ -148,6 +148,10 @@ class ProtectedMode(unittest.TestCase):
         cases = [({"FAILCAT_WAL_DIR": os.path.join(blocker, "wal")}, "FAILCAT_WAL_DIR"),
                  ({"FAILCAT_EXPORT_DIR": os.path.join(blocker, "exports")}, "FAILCAT_EXPORT_DIR"),
                  ({"FAILCAT_SQLITE_PATH": os.path.join(blocker, "db", "f.db")}, "FAILCAT_SQLITE_PATH"),
+                 # Not a database, a directory, or one no other connection would share.
+                 ({"FAILCAT_SQLITE_PATH": blocker}, "FAILCAT_SQLITE_PATH"),
+                 ({"FAILCAT_SQLITE_PATH": workdir}, "FAILCAT_SQLITE_PATH"),
+                 ({"FAILCAT_SQLITE_PATH": ":memory:"}, "FAILCAT_SQLITE_PATH"),
                  ({"FAILCAT_HOST": "not a host"}, "FAILCAT_HOST"),
                  ({"FAILCAT_PORT": "+8080"}, "FAILCAT_PORT")]
         for env, setting in cases:
