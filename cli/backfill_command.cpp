@@ -36,6 +36,30 @@ constexpr const char* kHelp =
 
 /// The largest line accepted, as for a single-failure request body.
 constexpr std::size_t kMaxLineBytes = 64u << 10;
+
+/// Reads the next line into `text` (without its newline), keeping at most `max` bytes: the rest
+/// of a longer line is read past, not held, and `too_long` says so. So memory stays bounded
+/// by `max` whatever the file holds (a huge line, a file without newlines). False at the end.
+bool read_bounded_line(std::istream& in, std::string& text, std::size_t max, bool& too_long) {
+  text.clear();
+  too_long = false;
+  std::streambuf* buffer = in.rdbuf();
+  bool any = false;
+  for (;;) {
+    const int c = buffer->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      return any;
+    }
+    any = true;
+    if (c == '\n') return true;
+    if (text.size() < max) {
+      text.push_back(static_cast<char>(c));
+    } else {
+      too_long = true;
+    }
+  }
+}
 /// Rejected lines reported one by one; beyond that only counted.
 constexpr std::size_t kMaxReportedRejects = 100;
 /// How far in the future a created_at may lie (clock skew between machines).
@@ -162,12 +186,15 @@ int backfill_command(const std::vector<std::string>& args) {
   };
 
   std::size_t number = 0;
-  for (std::string text; std::getline(in, text);) {
+  std::string text;
+  bool too_long = false;
+  // One byte past the limit tells a line of exactly the limit (plus a \r) from a longer one.
+  while (read_bounded_line(in, text, kMaxLineBytes + 2, too_long)) {
     ++number;
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.find_first_not_of(" \t") == std::string::npos) continue;
     ++summary.read;
-    if (text.size() > kMaxLineBytes) {
+    if (too_long || text.size() > kMaxLineBytes) {
       reject(summary, number, "", "longer than 64 KiB");
       continue;
     }

@@ -4,6 +4,7 @@ across runs, reports bad lines by number and field, and keeps each line's create
 import datetime
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -138,6 +139,23 @@ class BackfillTest(unittest.TestCase):
         self.assertIn("line 5: surprise", out.stderr)
         api = self.server()
         self.assertEqual(self.list_run(api, "bf-2")["total"], 2)
+
+    def test_a_huge_line_is_skipped_in_bounded_memory(self):
+        # 128 MiB on one line, then a good one: the line is reported, the next one imported,
+        # and the import never holds the long line (its address space is capped at 160 MiB).
+        path = self.write([])
+        with open(path, "w") as f:
+            f.write('{"run_id": "bf-huge", "error_code": "' + "E" * (128 << 20) + '"}\n')
+            f.write(json.dumps({"run_id": "bf-huge", "error_code": "RATE_LIMITED"}) + "\n")
+        def cap():
+            resource.setrlimit(resource.RLIMIT_AS, (160 << 20, 160 << 20))
+        out = subprocess.run([BINARY, "backfill", path], env=self.env, cwd=self.workdir,
+                             capture_output=True, text=True, timeout=120, preexec_fn=cap)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("read 2, imported 1, duplicates 0, rejected 1", out.stdout)
+        self.assertIn("line 1", out.stderr)
+        api = self.server()
+        self.assertEqual(self.list_run(api, "bf-huge")["total"], 1)
 
     def test_created_at_is_honoured(self):
         when = datetime.datetime.utcnow().replace(microsecond=123000) - datetime.timedelta(days=40, hours=5)
