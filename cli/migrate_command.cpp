@@ -6,6 +6,32 @@
 
 namespace failcat {
 
+/// Says on stderr what in the database's schema this failcat did not write: migrations a newer
+/// failcat applied, and migrations applied with another text than this one's (edited after
+/// they shipped). True when there is any.
+bool schema_problems(FailureStore& store) {
+  auto status = store.migration_status();
+  if (!status) {
+    std::cerr << "failcat: " << status.error().message << "\n";
+    return true;
+  }
+  bool any = false;
+  for (const auto& m : *status) {
+    if (m.unknown) {
+      std::cerr << "failcat: migration " << m.version << " (" << m.name
+                << ") is applied but unknown to this failcat: a newer version migrated this "
+                   "database\n";
+      any = true;
+    } else if (m.checksum_differs) {
+      std::cerr << "failcat: migration " << m.version << " (" << m.name
+                << ") was applied with another text than this failcat's: it was edited after "
+                   "it shipped\n";
+      any = true;
+    }
+  }
+  return any;
+}
+
 int migrate_command(const std::vector<std::string>& args) {
   bool status_only = false;
   std::vector<std::string> rest;
@@ -43,12 +69,18 @@ int migrate_command(const std::vector<std::string>& args) {
     std::cout << "migrations on " << where << ":\n";
     int pending = 0;
     for (const auto& m : *status) {
-      std::cout << "  " << (m.applied ? "applied " : "pending ") << m.version << " " << m.name
-                << (m.applied_at ? "  (" + format_rfc3339(*m.applied_at) + ")" : "") << "\n";
+      std::cout << "  "
+                << (m.unknown   ? "unknown "
+                    : m.applied ? "applied "
+                                : "pending ")
+                << m.version << " " << m.name
+                << (m.applied_at ? "  (" + format_rfc3339(*m.applied_at) + ")" : "")
+                << (m.checksum_differs ? "  [applied text differs from this failcat's]" : "")
+                << "\n";
       if (!m.applied) ++pending;
     }
     std::cout << pending << " pending\n";
-    return kExitOk;
+    return schema_problems(**store) ? kExitFailure : kExitOk;
   }
   auto applied = (*store)->migrate();
   if (!applied) {
@@ -60,7 +92,7 @@ int migrate_command(const std::vector<std::string>& args) {
   } else {
     for (int v : *applied) std::cout << "applied migration " << v << " on " << where << "\n";
   }
-  return kExitOk;
+  return schema_problems(**store) ? kExitFailure : kExitOk;
 }
 
 }  // namespace failcat

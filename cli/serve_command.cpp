@@ -59,6 +59,18 @@ StartMigration migrate_at_start(const Config& config) {
     for (int v : *applied) {
       log_event(LogLevel::info, "applied migration", {{"version", std::to_string(v)}});
     }
+    // Served all the same (a newer failcat's additive migrations, a rollback in progress),
+    // but said: `failcat migrate --status` shows the detail.
+    if (auto status = (*store)->migration_status(); status) {
+      for (const auto& m : *status) {
+        if (m.unknown || m.checksum_differs) {
+          log_event(LogLevel::warn,
+                    m.unknown ? "schema has a migration this failcat does not know"
+                              : "schema migration was applied with another text than this one's",
+                    {{"version", std::to_string(m.version)}, {"name", m.name}});
+        }
+      }
+    }
     return StartMigration::ok;
   }
   if (sqlite) {

@@ -17,6 +17,10 @@ struct MigrationStatus {
   std::string name;
   bool applied = false;
   std::optional<Micros> applied_at;
+  /// Applied with a text other than this binary's (a migration edited after it shipped).
+  bool checksum_differs = false;
+  /// Applied, but unknown to this binary (a newer failcat migrated the database).
+  bool unknown = false;
 };
 
 /// Everything failcat persists or queries. Two implementations (SQLite, PostgreSQL) pass one

@@ -482,11 +482,17 @@ class PostgresStore final : public FailureStore {
     using Out = std::vector<MigrationStatus>;
     return run<Out>("migration_status", [&](pqxx::connection& c) -> Result<Out> {
       pqxx::read_transaction tx(c);
-      std::map<int, Micros> applied;
+      struct Row {
+        std::string name;
+        std::string checksum;
+        Micros applied_at;
+      };
+      std::map<int, Row> applied;
       if (tx.exec1(kSchemaMigrationsExists)[0].as<bool>()) {
-        for (const auto& row :
-             tx.exec("SELECT version, " + micros_of("applied_at") + " FROM schema_migrations")) {
-          applied[row[0].as<int>()] = row[1].as<Micros>();
+        for (const auto& row : tx.exec("SELECT version, name, checksum, " +
+                                       micros_of("applied_at") + " FROM schema_migrations")) {
+          applied[row[0].as<int>()] =
+              Row{row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<Micros>()};
         }
       }
       Out out;
@@ -496,8 +502,15 @@ class PostgresStore final : public FailureStore {
         s.name = m.name;
         const auto it = applied.find(m.version);
         s.applied = it != applied.end();
-        if (s.applied) s.applied_at = it->second;
+        if (s.applied) {
+          s.applied_at = it->second.applied_at;
+          s.checksum_differs = it->second.checksum != migration_checksum(m);
+          applied.erase(it);
+        }
         out.push_back(std::move(s));
+      }
+      for (const auto& [version, row] : applied) {
+        out.push_back(MigrationStatus{version, row.name, true, row.applied_at, false, true});
       }
       return out;
     });

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <set>
 #include <stdexcept>
 #include <utility>
 #include <variant>
@@ -249,15 +250,26 @@ class SqliteStore final : public FailureStore {
     return guarded<std::vector<MigrationStatus>>([&] {
       ensure_migrations_table();
       std::vector<MigrationStatus> out;
+      std::set<int> known;
       for (const auto& m : sqlite_migrations()) {
+        known.insert(m.version);
         MigrationStatus status{m.version, m.name, false, std::nullopt};
-        Statement s(db(), "SELECT applied_at FROM schema_migrations WHERE version = ?");
+        Statement s(db(), "SELECT applied_at, checksum FROM schema_migrations WHERE version = ?");
         s.bind(1, std::int64_t{m.version});
         if (s.step()) {
           status.applied = true;
           status.applied_at = parse_rfc3339(s.text(0));
+          status.checksum_differs = s.text(1) != migration_checksum(m);
         }
         out.push_back(std::move(status));
+      }
+      Statement all(db(),
+                    "SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
+      while (all.step()) {
+        const int version = static_cast<int>(all.int64(0));
+        if (known.count(version) != 0) continue;
+        out.push_back(
+            MigrationStatus{version, all.text(1), true, parse_rfc3339(all.text(2)), false, true});
       }
       return out;
     });

@@ -157,6 +157,31 @@ class BackfillTest(unittest.TestCase):
         api = self.server()
         self.assertEqual(self.list_run(api, "bf-huge")["total"], 1)
 
+    def test_migrate_reports_a_schema_this_failcat_did_not_write(self):
+        def migrate(*args):
+            return subprocess.run([BINARY, "migrate"] + list(args), env=self.env, cwd=self.workdir,
+                                  capture_output=True, text=True, timeout=120)
+        first = migrate()
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertEqual(migrate("--status").returncode, 0)
+        # A newer failcat's migration, and a shipped one applied with another text.
+        sqls = ["INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                "VALUES (99, 'from_the_future', 'abc', '2026-01-01T00:00:00.000000Z')",
+                "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 3"]
+        for sql in sqls:
+            if BACKEND == "postgres":
+                self.database.query(sql)
+            else:
+                subprocess.run(["sqlite3", self.env["FAILCAT_SQLITE_PATH"], sql], check=True, timeout=30)
+        for args in ((), ("--status",)):
+            with self.subTest(args=args):
+                out = migrate(*args)
+                self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+                self.assertIn("migration 99 (from_the_future) is applied but unknown", out.stderr)
+                self.assertIn("migration 3 (", out.stderr)
+                self.assertIn("another text", out.stderr)
+        self.assertIn("unknown 99 from_the_future", migrate("--status").stdout)
+
     def test_created_at_is_honoured(self):
         when = datetime.datetime.utcnow().replace(microsecond=123000) - datetime.timedelta(days=40, hours=5)
         path = self.write([{"run_id": "bf-3", "error_code": "RATE_LIMITED", "created_at": rfc3339(when)},
