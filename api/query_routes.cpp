@@ -87,7 +87,9 @@ void add_query_routes(Router& router, ApiContext& ctx) {
                                      {"next_cursor", nullptr}};
               HttpResponse response;
               if (page.next) {
-                const auto cursor = encode_cursor(*page.next);
+                ListCursor next = *page.next;
+                next.filters = q.filters_digest;  // it pages only these filters
+                const auto cursor = encode_cursor(next);
                 body["next_cursor"] = cursor;
                 response = json_response(200, body);
                 response.with_header("Link", "<" + next_link(*req, cursor) + ">; rel=\"next\"");

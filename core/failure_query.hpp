@@ -45,6 +45,8 @@ struct FailureFilter {
 struct ListCursor {
   Micros created_at = 0;
   std::string id;
+  /// A digest of the list's filters the cursor was issued for: a cursor pages only those.
+  std::uint32_t filters = 0;
 };
 
 /// The most rows a list counts for its `total`. Counting every row of a large filter costs a
@@ -57,6 +59,8 @@ struct ListQuery {
   std::int64_t limit = 100;
   std::int64_t offset = 0;
   std::optional<ListCursor> after;  ///< Keyset paging: rows strictly after this position.
+  /// The digest of the filters (ListCursor::filters) that a next-page cursor carries.
+  std::uint32_t filters_digest = 0;
   bool with_total = true;
   /// Count at most this many matching rows for `total` (see kListTotalLimit).
   std::int64_t total_limit = kListTotalLimit;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <set>
 
 #include "core/request_parsing.hpp"
@@ -75,6 +76,26 @@ Result<Micros> since_param(const Query& q, Micros now) {
   auto hours = int_param(q, "since_hours", 1, kMaxSinceHours, kDefaultSinceHours);
   if (!hours) return hours.error();
   return now - *hours * kMicrosPerHour;
+}
+
+/// FNV-1a (32 bits) of the list filters in canonical form; `since_hours` as given (the window
+/// moves with the clock, the setting does not).
+std::uint32_t filters_digest(const FailureFilter& f, std::int64_t since_hours) {
+  std::uint32_t h = 2166136261u;
+  const auto mix = [&](std::string_view text) {
+    for (unsigned char c : text) {
+      h ^= c;
+      h *= 16777619u;
+    }
+    h ^= 0xffu;  // a separator no text holds (valid UTF-8 has no 0xff byte)
+    h *= 16777619u;
+  };
+  for (const auto* value : {&f.tenant_id, &f.run_id, &f.error_code, &f.category}) {
+    mix(*value ? "=" + **value : std::string("-"));
+  }
+  mix(std::to_string(static_cast<int>(f.status)));
+  mix(std::to_string(since_hours));
+  return h;
 }
 
 std::string base64url_encode(std::string_view bytes) {
@@ -176,10 +197,16 @@ Result<ListQuery> parse_list_params(const Query& q, Micros now) {
   if (!since) return since.error();
   filter.since = *since;
   if (auto paged = page_params(q, query.limit, query.offset); !paged) return paged.error();
+  query.filters_digest =
+      filters_digest(filter, *int_param(q, "since_hours", 1, kMaxSinceHours, kDefaultSinceHours));
   if (const std::string* cursor = find(q, "cursor")) {
     if (auto ok = check_decoded("cursor", *cursor); !ok) return ok.error();
     query.after = decode_cursor(*cursor);
     if (!query.after) return Error::invalid("cursor", "cursor is not a valid list cursor");
+    if (query.after->filters != query.filters_digest) {
+      return Error::invalid("cursor",
+                            "cursor was issued for other filters: page these from the start");
+    }
     if (query.offset > 0) {
       return Error::invalid("cursor", "cursor cannot be combined with an offset above 0");
     }
@@ -239,7 +266,9 @@ Status require_no_params(const Query& q) {
 }
 
 std::string encode_cursor(const ListCursor& c) {
-  return base64url_encode(std::to_string(c.created_at) + ":" + c.id);
+  char digest[9];
+  std::snprintf(digest, sizeof digest, "%08x", c.filters);
+  return base64url_encode(std::to_string(c.created_at) + ":" + c.id + ":" + digest);
 }
 
 std::optional<ListCursor> decode_cursor(std::string_view text) {
@@ -250,10 +279,20 @@ std::optional<ListCursor> decode_cursor(std::string_view text) {
   if (colon == std::string::npos) return std::nullopt;
   const auto created_at = parse_canonical_int(std::string_view(*payload).substr(0, colon));
   if (!created_at) return std::nullopt;
-  std::string id = payload->substr(colon + 1);
+  const auto second = payload->find(':', colon + 1);
+  if (second == std::string::npos) return std::nullopt;
+  std::string id = payload->substr(colon + 1, second - colon - 1);
   const auto canonical = canonical_uuid(id);
   if (!canonical || *canonical != id) return std::nullopt;
-  return ListCursor{*created_at, std::move(id)};
+  const std::string_view digest = std::string_view(*payload).substr(second + 1);
+  if (digest.size() != 8) return std::nullopt;
+  std::uint32_t filters = 0;
+  for (char c : digest) {
+    const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return std::nullopt;
+    filters = filters << 4 | static_cast<std::uint32_t>(v);
+  }
+  return ListCursor{*created_at, std::move(id), filters};
 }
 
 }  // namespace failcat

@@ -48,7 +48,7 @@ Result<AggregateQuery> parse_aggregate_params(const Query& q, Micros now);
 Status require_no_params(const Query& q);
 
 /// The opaque `cursor` value for a list position: base64url without padding of
-/// `<created_at micros>:<id>`.
+/// `<created_at micros>:<id>:<filters digest, 8 lower-case hex digits>`.
 std::string encode_cursor(const ListCursor& c);
 
 /// The position a cursor names; nullopt unless `text` is exactly what encode_cursor produces

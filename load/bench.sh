@@ -169,7 +169,7 @@ DB6=$(fresh_db read)
 psql "$DB6" -qAtX -c "VACUUM ANALYZE failure_matches" >/dev/null
 start_failcat read "$DB6"; RPID=$SPID; RPORT=$SPORT
 python3 - "$RPORT" "$DB6" "$ROWS_READ" "$RUNS" >"$OUT/read_path.txt" <<'PY'
-import base64, http.client, statistics, subprocess, sys, time
+import base64, http.client, json, statistics, subprocess, sys, time
 port, db, rows, runs = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 def timed(path, n):
@@ -180,11 +180,16 @@ def timed(path, n):
         out.append((time.perf_counter() - t) * 1000)
     out.sort()
     return statistics.median(out), out[min(len(out) - 1, int(len(out) * 0.99))]
+def filters_digest():
+    # A cursor carries a digest of the filters it pages: take the server's, for these filters.
+    conn.request("GET", "/api/v1/failures?limit=1"); r = conn.getresponse()
+    issued = json.loads(r.read())["next_cursor"]
+    return base64.urlsafe_b64decode(issued + "=" * (-len(issued) % 4)).decode().rsplit(":", 1)[1]
 def cursor_at(depth):
     row = subprocess.run(["psql", db, "-qAtX", "-c",
         "SELECT (extract(epoch from created_at)*1000000)::bigint || ':' || id FROM failure_matches "
         "ORDER BY created_at DESC, id DESC OFFSET %d LIMIT 1" % (depth - 1)], capture_output=True, text=True).stdout.strip()
-    return base64.urlsafe_b64encode(row.encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode((row + ":" + filters_digest()).encode()).decode().rstrip("=")
 n = 10 * runs
 timed("/api/v1/failures?limit=100", 3)  # warm
 print("list limit=100 over %d rows: median / p99 ms of %d requests each" % (rows, n))

@@ -105,13 +105,42 @@ TEST(ListParams, UndecodableValueIsInvalid) {
   EXPECT_EQ(list_field({{"cursor", "\x01invalid"}}), "cursor");
 }
 
+/// The digest a next-page cursor of a list with these parameters carries.
+std::uint32_t digest_of(const Query& params) {
+  const auto q = parse_list_params(params, kNow);
+  EXPECT_TRUE(q.ok());
+  return q.ok() ? q->filters_digest : 0;
+}
+
 TEST(ListParams, CursorSetsAfter) {
-  const ListCursor position{1'767'225'600'123'456, kId};
+  const ListCursor position{1'767'225'600'123'456, kId, digest_of({})};
   const auto q = parse_list_params({{"cursor", encode_cursor(position)}, {"offset", "0"}}, kNow);
   ASSERT_TRUE(q.ok()) << q.error().message;
   ASSERT_TRUE(q->after);
   EXPECT_EQ(q->after->created_at, position.created_at);
   EXPECT_EQ(q->after->id, kId);
+}
+
+// A cursor pages the filters it was issued for: with others it is refused, not misread.
+TEST(ListParams, ACursorIsBoundToItsFilters) {
+  const Query run_r = {{"run_id", "r"}, {"since_hours", "48"}};
+  const ListCursor position{5, kId, digest_of(run_r)};
+  Query same = run_r;
+  same.emplace_back("cursor", encode_cursor(position));
+  same.emplace_back("limit", "7");  // the page size is free
+  EXPECT_TRUE(parse_list_params(same, kNow).ok());
+  for (const Query& other : {Query{{"run_id", "r1"}, {"since_hours", "48"}}, Query{{"run_id", "r"}},
+                             Query{{"run_id", "r"}, {"since_hours", "48"}, {"status", "recovered"}},
+                             Query{{"run_id", "r"}, {"since_hours", "48"}, {"category", "auth"}},
+                             Query{{"since_hours", "48"}, {"error_code", "r"}}, Query{}}) {
+    Query with = other;
+    with.emplace_back("cursor", encode_cursor(position));
+    EXPECT_EQ(list_field(with), "cursor");
+  }
+  // Digests differ where the filters do (and only there).
+  EXPECT_NE(digest_of({{"run_id", "ab"}}), digest_of({{"run_id", "a"}, {"error_code", "b"}}));
+  EXPECT_EQ(digest_of({{"status", "all"}}), digest_of({}));
+  EXPECT_EQ(digest_of({{"error_code", " E "}}), digest_of({{"error_code", "E"}}));
 }
 
 TEST(ListParams, CursorGarbageAndOffsetAreRejected) {
@@ -124,7 +153,7 @@ TEST(ListParams, CursorGarbageAndOffsetAreRejected) {
 TEST(Cursor, RoundTrips) {
   for (const Micros t : {Micros{0}, Micros{1}, Micros{-5}, Micros{1'767'225'600'123'456},
                          std::numeric_limits<Micros>::max(), std::numeric_limits<Micros>::min()}) {
-    const std::string text = encode_cursor({t, kId});
+    const std::string text = encode_cursor({t, kId, 0xfedcba98});
     EXPECT_EQ(
         text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
         std::string::npos)
@@ -133,6 +162,7 @@ TEST(Cursor, RoundTrips) {
     ASSERT_TRUE(back) << text;
     EXPECT_EQ(back->created_at, t);
     EXPECT_EQ(back->id, kId);
+    EXPECT_EQ(back->filters, 0xfedcba98u);
   }
 }
 
@@ -155,8 +185,10 @@ std::string b64(const std::string& payload) {
 }
 
 TEST(Cursor, EncodesTheDocumentedPayload) {
-  EXPECT_EQ(encode_cursor({42, kId}), b64("42:" + kId));
-  EXPECT_TRUE(decode_cursor(b64("42:" + kId)));
+  EXPECT_EQ(encode_cursor({42, kId, 0x00c0ffee}), b64("42:" + kId + ":00c0ffee"));
+  const auto back = decode_cursor(b64("42:" + kId + ":00c0ffee"));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->filters, 0x00c0ffeeu);
 }
 
 TEST(Cursor, DecodingIsStrict) {
@@ -165,17 +197,23 @@ TEST(Cursor, DecodingIsStrict) {
   EXPECT_FALSE(decode_cursor(encode_cursor({42, kId}) + "="));
   EXPECT_FALSE(decode_cursor(encode_cursor({42, kId}) + "A"));
   EXPECT_FALSE(decode_cursor(std::string(1000, 'A')));
+  const std::string d = ":00000000";
+  EXPECT_TRUE(decode_cursor(b64("42:" + kId + d)));
   EXPECT_FALSE(decode_cursor(b64("42")));
-  EXPECT_FALSE(decode_cursor(b64(":" + kId)));
-  EXPECT_FALSE(decode_cursor(b64("x:" + kId)));
-  EXPECT_FALSE(decode_cursor(b64("+42:" + kId)));
-  EXPECT_FALSE(decode_cursor(b64("042:" + kId)));
-  EXPECT_FALSE(decode_cursor(b64("-0:" + kId)));
-  EXPECT_FALSE(decode_cursor(b64("99999999999999999999:" + kId)));
-  EXPECT_FALSE(decode_cursor(b64("42:not-a-uuid")));
-  EXPECT_FALSE(decode_cursor(b64("42:0196A3B0-1C2D-7E3F-8A4B-5C6D7E8F9A0B")));
+  EXPECT_FALSE(decode_cursor(b64("42:" + kId)));  // no digest of the filters
+  EXPECT_FALSE(decode_cursor(b64(":" + kId + d)));
+  EXPECT_FALSE(decode_cursor(b64("x:" + kId + d)));
+  EXPECT_FALSE(decode_cursor(b64("+42:" + kId + d)));
+  EXPECT_FALSE(decode_cursor(b64("042:" + kId + d)));
+  EXPECT_FALSE(decode_cursor(b64("-0:" + kId + d)));
+  EXPECT_FALSE(decode_cursor(b64("99999999999999999999:" + kId + d)));
+  EXPECT_FALSE(decode_cursor(b64("42:not-a-uuid" + d)));
+  EXPECT_FALSE(decode_cursor(b64("42:0196A3B0-1C2D-7E3F-8A4B-5C6D7E8F9A0B" + d)));
   EXPECT_FALSE(decode_cursor(b64("42:" + kId + ":1")));
-  EXPECT_FALSE(decode_cursor(b64("42: " + kId)));
+  EXPECT_FALSE(decode_cursor(b64("42:" + kId + ":0000000G")));
+  EXPECT_FALSE(decode_cursor(b64("42:" + kId + ":00C0FFEE")));
+  EXPECT_FALSE(decode_cursor(b64("42:" + kId + d + ":1")));
+  EXPECT_FALSE(decode_cursor(b64("42: " + kId + d)));
   // Standard-alphabet characters are not base64url.
   for (const char c : {'+', '/', '=', '.'}) {
     std::string text = encode_cursor({42, kId});
@@ -185,8 +223,8 @@ TEST(Cursor, DecodingIsStrict) {
 }
 
 TEST(Cursor, NonZeroTrailingBitsAreRejected) {
-  // "420:<uuid>" is 40 bytes, so the last character carries 4 unused bits; setting one of them
-  // would decode to the same payload and must still be refused.
+  // "420:<uuid>:<digest>" is 49 bytes, so the last character carries 4 unused bits; setting one
+  // of them would decode to the same payload and must still be refused.
   const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string text = encode_cursor({420, kId});
   ASSERT_TRUE(decode_cursor(text));

@@ -153,6 +153,12 @@ class QueryTest(SharedServerCase):
         self.assertEqual([i["id"] for i in rest["items"]], everything[10:])
         # A cursor page reports the same total as the first page: rows matching the filter.
         self.assertEqual((rest["total"], rest["total_exact"]), (27, True))
+        # A cursor pages the filters it was issued for; with others it is a 400, not a misread.
+        for other in (dict(params, run_id=new_run()), dict(params, status="recovered"),
+                      dict(params, since_hours=48), {"tenant_id": tenant}):
+            with self.subTest(other=other):
+                r = self.api.get(API + "/failures?" + urllib.parse.urlencode(dict(other, cursor=first["next_cursor"])))
+                self.assertProblem(r, 400, "cursor", "GET", "/api/v1/failures")
 
     def test_stats_numbers(self):
         r = self.api.get(API + "/failures/stats?tenant_id=" + self.tenant)
