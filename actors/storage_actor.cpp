@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -49,12 +50,16 @@ class SettledIds {
     std::lock_guard<std::mutex> lock(mutex_);
     if (ids_.size() >= kMaxIds) ids_.clear();
     ids_.insert(id);
+    any_.store(true, std::memory_order_release);
   }
+  /// Whether any id was ever added: almost always false, so a batch need not look up its rows.
+  bool any() const { return any_.load(std::memory_order_acquire); }
 
  private:
   static constexpr std::size_t kMaxIds = 100'000;
   mutable std::mutex mutex_;
   std::unordered_set<std::string> ids_;
+  std::atomic<bool> any_{false};
 };
 
 SettledIds& set_aside_ids() {
@@ -306,7 +311,8 @@ storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<St
           }
           const auto started = std::chrono::steady_clock::now();
           // A batch sent again while it is being split goes straight back to the split.
-          const bool splitting = std::any_of(batch->rows.begin(), batch->rows.end(),
+          const bool splitting = (set_aside_ids().any() || stored_while_split_ids().any()) &&
+                                 std::any_of(batch->rows.begin(), batch->rows.end(),
                                              [](const FailureRecord& r) { return settled(r.id); });
           auto inserted = splitting ? Result<std::size_t>(Error{ErrorKind::rejected, {}, {}})
                                     : self->state.store->insert_batch(batch->rows);
