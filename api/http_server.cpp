@@ -93,20 +93,27 @@ class NamedHeader final : public Http::Header::Header {
   std::string value_;
 };
 
-/// One HTTP request in `failcat_inflight_requests`, from arrival until answered.
-class InflightRequest {
+/// Whether a request is answered yet: its responder answers once, and the request counts in
+/// `failcat_inflight_requests` from arrival until answered (or until the last copy of its
+/// responder is gone unanswered).
+class PendingAnswer {
  public:
-  explicit InflightRequest(Metrics& metrics) : metrics_(metrics) { metrics_.request_started(); }
-  ~InflightRequest() { finish(); }
-  InflightRequest(const InflightRequest&) = delete;
-  InflightRequest& operator=(const InflightRequest&) = delete;
-  void finish() {
-    if (!finished_.exchange(true)) metrics_.request_finished();
+  explicit PendingAnswer(Metrics& metrics) : metrics_(metrics) { metrics_.request_started(); }
+  ~PendingAnswer() {
+    if (!answered_.load()) metrics_.request_finished();
+  }
+  PendingAnswer(const PendingAnswer&) = delete;
+  PendingAnswer& operator=(const PendingAnswer&) = delete;
+  /// True for the first answer only.
+  bool claim() {
+    if (answered_.exchange(true)) return false;
+    metrics_.request_finished();
+    return true;
   }
 
  private:
   Metrics& metrics_;
-  std::atomic<bool> finished_{false};
+  std::atomic<bool> answered_{false};
 };
 
 std::string random_request_id() {
@@ -255,15 +262,12 @@ class HttpServer::Impl final : public Http::Handler {
     }
 
     auto shared_writer = std::make_shared<Http::ResponseWriter>(std::move(writer));
-    auto sent = std::make_shared<std::atomic<bool>>(false);
     Metrics* metrics = &metrics_;
-    // In flight until answered, or until the last copy of its responder is gone unanswered.
-    auto inflight = std::make_shared<InflightRequest>(*metrics);
+    auto pending = std::make_shared<PendingAnswer>(*metrics);
     const bool http10 = wire.version() == Http::Version::Http10;
-    Responder respond = [shared_writer, sent, request, started, metrics, closing_peer, keep_alive,
-                         http10, inflight](HttpResponse response) {
-      if (sent->exchange(true)) return;
-      inflight->finish();
+    Responder respond = [shared_writer, pending, request, started, metrics, closing_peer,
+                         keep_alive, http10](HttpResponse response) {
+      if (!pending->claim()) return;
       try {
         Async::Promise<ssize_t> written = Async::Promise<ssize_t>::resolved(0);
         if (request->method == "HEAD") {

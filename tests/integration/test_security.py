@@ -66,6 +66,16 @@ def bearer(key):
     return {"Authorization": "Bearer " + key}
 
 
+class DatabaseCase(unittest.TestCase):
+    """A fresh database on the backend named by FAILCAT_IT_BACKEND; each test starts its servers."""
+
+    def setUp(self):
+        if BACKEND == "postgres":
+            require_postgres(self)
+        self.database = Database(BACKEND)
+        self.addCleanup(self.database.close)
+
+
 class ProtectedMode(unittest.TestCase):
     def run_serve(self, env, timeout=5):
         workdir = tempfile.mkdtemp(prefix="failcat-it-")
@@ -202,15 +212,9 @@ class KeysCommand(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(keys.dir)), ["keys.json"])  # no temp file left
 
 
-class SecretsNeverLeak(unittest.TestCase):
+class SecretsNeverLeak(DatabaseCase):
     """Runs the server with every kind of secret, calls every route with good and bad keys,
     then looks for each secret in the log, every response and /metrics."""
-
-    def setUp(self):
-        if BACKEND == "postgres":
-            require_postgres(self)
-        self.database = Database(BACKEND)
-        self.addCleanup(self.database.close)
 
     def test_no_secret_in_logs_responses_or_metrics(self):
         keys = KeysFile(self)
@@ -325,13 +329,7 @@ class SecretsNeverLeak(unittest.TestCase):
                         hooks[0][0])
 
 
-class AuditNamesTheKey(unittest.TestCase):
-    def setUp(self):
-        if BACKEND == "postgres":
-            require_postgres(self)
-        self.database = Database(BACKEND)
-        self.addCleanup(self.database.close)
-
+class AuditNamesTheKey(DatabaseCase):
     def test_the_audit_names_the_key_not_what_the_body_claims(self):
         keys = KeysFile(self)
         ingest = keys.add("a-ingest", "ingest", TENANT_A)
@@ -360,13 +358,7 @@ class AuditNamesTheKey(unittest.TestCase):
         self.assertEqual([a[0] for a in actors], ["a-operator", "a-operator"])
 
 
-class SighupRotation(unittest.TestCase):
-    def setUp(self):
-        if BACKEND == "postgres":
-            require_postgres(self)
-        self.database = Database(BACKEND)
-        self.addCleanup(self.database.close)
-
+class SighupRotation(DatabaseCase):
     def test_keys_rotate_without_a_restart(self):
         keys = KeysFile(self)
         old = keys.add("ci-old", "ingest", TENANT_A)

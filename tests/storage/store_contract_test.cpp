@@ -977,6 +977,16 @@ TEST_P(StoreContract, LargeBatchSpansChunksAndAKeyKeepsItsFirstOwner) {
   EXPECT_TRUE(store_->get(TenantScope::all(), rows[1100].id)->has_value());
 }
 
+/// The test server's URL, or nullptr: then the test skips, and fails as well when
+/// FAILCAT_REQUIRE_POSTGRES=1 asks for PostgreSQL.
+const char* postgres_test_url() {
+  const char* base = std::getenv("FAILCAT_TEST_DATABASE_URL");
+  if (base != nullptr && *base != '\0') return base;
+  const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
+  if (require != nullptr && std::string(require) == "1") ADD_FAILURE() << "no test database";
+  return nullptr;
+}
+
 /// A schema of its own on the test server, so a test can choose the store's options.
 class ScratchPostgresSchema {
  public:
@@ -1017,12 +1027,8 @@ class ScratchPostgresSchema {
 // A session killed server-side (failover, idle timeout, an operator) is noticed by the next
 // call, which reconnects with the same session settings and still succeeds.
 TEST(PostgresStore, NextCallSucceedsAfterItsSessionIsTerminated) {
-  const char* base = std::getenv("FAILCAT_TEST_DATABASE_URL");
-  if (base == nullptr || *base == '\0') {
-    const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
-    if (require != nullptr && std::string(require) == "1") FAIL() << "no test database";
-    GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
-  }
+  const char* base = postgres_test_url();
+  if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
   const std::string tag = std::to_string(getpid());
   ScratchPostgresSchema schema(base, "fc_reconnect_" + tag);
   StoreOptions options;
@@ -1059,12 +1065,8 @@ TEST(PostgresStore, NextCallSucceedsAfterItsSessionIsTerminated) {
 // A statement held up past statement_timeout (here by a lock) is `unavailable`, worth a retry,
 // and leaves the connection usable.
 TEST(PostgresStore, StatementTimeoutIsUnavailableAndTheStoreRecovers) {
-  const char* base = std::getenv("FAILCAT_TEST_DATABASE_URL");
-  if (base == nullptr || *base == '\0') {
-    const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
-    if (require != nullptr && std::string(require) == "1") FAIL() << "no test database";
-    GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
-  }
+  const char* base = postgres_test_url();
+  if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
   ScratchPostgresSchema schema(base, "fc_timeout_" + std::to_string(getpid()));
   StoreOptions options;
   options.database_url = schema.url();
@@ -1087,12 +1089,8 @@ TEST(PostgresStore, StatementTimeoutIsUnavailableAndTheStoreRecovers) {
 // A value the database cannot hold is `rejected` (the same rows never succeed), not an outage
 // to wait out, and the connection goes on working.
 TEST(PostgresStore, AValueTheDatabaseCannotHoldIsRejected) {
-  const char* base = std::getenv("FAILCAT_TEST_DATABASE_URL");
-  if (base == nullptr || *base == '\0') {
-    const char* require = std::getenv("FAILCAT_REQUIRE_POSTGRES");
-    if (require != nullptr && std::string(require) == "1") FAIL() << "no test database";
-    GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
-  }
+  const char* base = postgres_test_url();
+  if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
   ScratchPostgresSchema schema(base, "fc_refused_" + std::to_string(getpid()));
   StoreOptions options;
   options.database_url = schema.url();
