@@ -202,20 +202,33 @@ class FailureService::Impl {
     caf::anon_send(matcher, ingest_atom::value, job);
   }
 
-  void match(FailureInput input,
-             std::function<void(const FailureInput&, const MatchResult&, const Catalog&)> done) {
+  void match(FailureInput input, MatchJob::Done done, MatchJob::Refused refused) {
+    // Bounded like ingest, which shares the matchers: a flood of matches waits in no mailbox.
+    if (status_.shutting_down) {
+      ctx_.metrics.rejected(Metrics::RejectReason::shutting_down);
+      refused(Error{ErrorKind::overloaded, "shutting down", {}});
+      return;
+    }
+    const auto max = static_cast<std::int64_t>(ctx_.options.max_inflight);
+    if (status_.inflight.fetch_add(1) >= max) {
+      status_.inflight.fetch_sub(1);
+      ctx_.metrics.rejected(Metrics::RejectReason::overloaded);
+      refused(Error{ErrorKind::overloaded, "too many requests in flight", {}});
+      return;
+    }
+    PipelineStatus* status = &status_;
+    auto job = std::make_shared<MatchJob>(std::move(input), std::move(done), std::move(refused),
+                                          [status] { status->inflight.fetch_sub(1); });
     auto matcher = directory_.next_matcher();
-    auto job = std::make_shared<MatchJob>(MatchJob{std::move(input), std::move(done)});
     if (!matcher) {
       // Matching is pure: answer from this thread rather than fail.
       const auto catalog = ctx_.catalog.current();
-      job->done(
-          job->input,
+      job->answer(
           catalog->matcher().match(job->input.error_code, job->input.error_message.value_or("")),
           *catalog);
       return;
     }
-    caf::anon_send(matcher, match_atom::value, job);
+    caf::anon_send(matcher, match_atom::value, std::move(job));
   }
 
   void send_call(StoreCallPtr call) {
@@ -317,10 +330,8 @@ void FailureService::ingest(std::vector<FailureInput> inputs,
   impl_->ingest(std::move(inputs), std::move(keys), std::move(done), std::move(prepare));
 }
 
-void FailureService::match(
-    FailureInput input,
-    std::function<void(const FailureInput&, const MatchResult&, const Catalog&)> done) {
-  impl_->match(std::move(input), std::move(done));
+void FailureService::match(FailureInput input, MatchJob::Done done, MatchJob::Refused refused) {
+  impl_->match(std::move(input), std::move(done), std::move(refused));
 }
 
 void FailureService::call_store(std::function<void(FailureStore&)> run,

@@ -56,9 +56,9 @@ class FailureService {
   void ingest(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
               IngestJob::Callback done, IngestJob::Prepare prepare = {});
 
-  /// Matches only; nothing is stored.
-  void match(FailureInput input,
-             std::function<void(const FailureInput&, const MatchResult&, const Catalog&)> done);
+  /// Matches only; nothing is stored. Counts against `max_inflight` like an ingest; `refused`
+  /// hears when it does not fit or the service is shutting down.
+  void match(FailureInput input, MatchJob::Done done, MatchJob::Refused refused);
 
   /// Runs `run` on a storage actor's connection; `done` gets ok, or unavailable when the
   /// database did not answer within the read timeout.

@@ -43,4 +43,25 @@ void IngestJob::succeed() {
   outcome = std::move(*answer);
 }
 
+MatchJob::MatchJob(FailureInput in, Done done, Refused refused, std::function<void()> release)
+    : input(std::move(in)),
+      done_(std::move(done)),
+      refused_(std::move(refused)),
+      release_(std::move(release)) {}
+
+MatchJob::~MatchJob() {
+  refuse(Error::unavailable("the match was not answered; retry"));
+  if (release_) release_();
+}
+
+void MatchJob::answer(const MatchResult& m, const Catalog& catalog) {
+  if (answered_.exchange(true)) return;
+  if (done_) done_(input, m, catalog);
+}
+
+void MatchJob::refuse(const Error& error) {
+  if (answered_.exchange(true)) return;
+  if (refused_) refused_(error);
+}
+
 }  // namespace failcat

@@ -115,10 +115,31 @@ struct StoreCall {
 };
 using StoreCallPtr = std::shared_ptr<StoreCall>;
 
-/// A match-only request (`POST /match`).
-struct MatchJob {
-  FailureInput input;
-  std::function<void(const FailureInput&, const MatchResult&, const Catalog&)> done;
+/// A match-only request (`POST /match`), answered exactly once: with the match, or with an
+/// error — also from the destructor when an actor holding it went away, so the request never
+/// waits forever. `release` runs once the job is gone (it frees the request's in-flight slot).
+class MatchJob {
+ public:
+  using Done = std::function<void(const FailureInput&, const MatchResult&, const Catalog&)>;
+  using Refused = std::function<void(const Error&)>;
+
+  MatchJob(FailureInput in, Done done, Refused refused, std::function<void()> release = {});
+  ~MatchJob();
+  MatchJob(const MatchJob&) = delete;
+  MatchJob& operator=(const MatchJob&) = delete;
+
+  /// Answers with `m`, which must come from `catalog`'s matcher; later calls do nothing.
+  void answer(const MatchResult& m, const Catalog& catalog);
+  /// Answers with an error; later calls do nothing.
+  void refuse(const Error& error);
+
+  const FailureInput input;
+
+ private:
+  Done done_;
+  Refused refused_;
+  std::function<void()> release_;
+  std::atomic<bool> answered_{false};
 };
 using MatchJobPtr = std::shared_ptr<MatchJob>;
 

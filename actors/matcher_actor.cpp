@@ -55,12 +55,13 @@ matcher_actor::behavior_type matcher_behavior(matcher_actor::stateful_pointer<Ma
           auto& in = job->inputs[i];
           const auto result = catalog->matcher().match(
               in.error_code, in.error_message ? std::string_view(*in.error_message) : "");
-          out.details[i] = match_details(result, *catalog);
           if (i < job->replays.size() && job->replays[i]) {
             out.records[i] = std::move(*job->replays[i]);
             out.replayed[i] = true;
+            out.details[i] = replay_details(out.records[i], result, *catalog);
             continue;
           }
+          out.details[i] = match_details(result, *catalog);
           // The input is not needed after matching: its strings move into the record.
           auto& r = out.records[i];
           r = to_failure_record(std::move(in), self->state.ids.next(now / 1000), now);
@@ -77,7 +78,7 @@ matcher_actor::behavior_type matcher_behavior(matcher_actor::stateful_pointer<Ma
         const auto catalog = ctx->catalog.current();
         const auto result = catalog->matcher().match(
             job->input.error_code, job->input.error_message.value_or(std::string()));
-        job->done(job->input, result, *catalog);
+        job->answer(result, *catalog);
         if (self->mailbox().empty()) hand_on(self, ctx);
       },
   };

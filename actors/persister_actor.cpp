@@ -24,6 +24,7 @@
 #include "actors/pipeline_context.hpp"
 #include "config/logging.hpp"
 #include "core/batch_policy.hpp"
+#include "core/catalog.hpp"
 #include "core/failure_codec.hpp"
 #include "core/failure_json.hpp"
 #include "core/in_order_release.hpp"
@@ -658,6 +659,10 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
         if (!same_reported_failure(out.records[i], owner)) {
           reused = i;
           break;
+        }
+        if (owner.catalog_entry_id != out.records[i].catalog_entry_id) {
+          // Matched before a reload moved this message elsewhere: the owner's entry speaks.
+          out.details[i] = replay_details(owner, MatchResult{}, *ctx->catalog.current());
         }
         out.records[i] = std::move(owner);
         out.replayed[i] = true;

@@ -169,6 +169,9 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                    std::move(*input),
                    [respond](const FailureInput& in, const MatchResult& m, const Catalog& catalog) {
                      respond(json_response(200, match_to_json(in, m, catalog)));
+                   },
+                   [respond, request_id = request.request_id](const Error& error) {
+                     respond(error_response(error, request_id));
                    });
              });
 }

@@ -198,7 +198,7 @@ const std::vector<OptionDef>& option_defs() {
          return std::nullopt;
        }},
       {{"FAILCAT_MAX_INFLIGHT", "--max-inflight", "10000",
-        "Bounded in-flight failures per stage; beyond it ingest answers 503."},
+        "Ingest and match requests in flight at most; beyond it they answer 503."},
        int_in(&Config::max_inflight, 1, 10'000'000)},
       {{"FAILCAT_AGGREGATE_INTERVAL_SECONDS", "--aggregate-interval-seconds", "60",
         "How often hourly rollups, exports and alerts run."},

@@ -101,6 +101,24 @@ MatchDetails match_details(const MatchResult& m, const Catalog& catalog) {
   return d;
 }
 
+MatchDetails replay_details(const FailureRecord& stored, const MatchResult& fresh,
+                            const Catalog& catalog) {
+  const bool fresh_miss = fresh.entry == nullptr;
+  if (fresh_miss ? !stored.catalog_entry_id
+                 : stored.catalog_entry_id && *stored.catalog_entry_id == fresh.entry->id) {
+    return match_details(fresh, catalog);
+  }
+  MatchDetails d;
+  d.catalog_version = catalog.version();
+  if (!stored.catalog_entry_id) return d;
+  if (const CatalogEntry* entry = catalog.find(*stored.catalog_entry_id)) {
+    d.runbook_url = entry->runbook_url;
+    d.max_attempts = entry->max_attempts;
+    d.initial_backoff_ms = entry->initial_backoff_ms;
+  }
+  return d;
+}
+
 void add_match_details(json& object, const MatchDetails& d) {
   object["matched_on"] = or_null(d.matched_on);
   object["catalog_version"] = d.catalog_version;

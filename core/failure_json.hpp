@@ -34,6 +34,14 @@ struct MatchDetails {
 /// The details of `m`, which must come from `catalog`'s matcher.
 MatchDetails match_details(const MatchResult& m, const Catalog& catalog);
 
+/// The details of a stored failure answered again (an idempotent replay): those of `fresh`
+/// (its message matched again by `catalog`'s matcher) when that lands where the stored match
+/// did; otherwise, after a reload moved it, those of the stored entry as `catalog` now has it,
+/// without `matched_on` (what fired then is not stored), and none for a stored miss or an entry
+/// the catalog no longer has. The answer never mixes the stored columns with another entry's.
+MatchDetails replay_details(const FailureRecord& stored, const MatchResult& fresh,
+                            const Catalog& catalog);
+
 /// Adds `matched_on`, `catalog_version`, `runbook_url`, `max_attempts` and
 /// `initial_backoff_ms` (null when absent) to `object`.
 void add_match_details(nlohmann::json& object, const MatchDetails& d);

@@ -803,6 +803,95 @@ TEST(FailureService, ShutdownRefusesNewWorkAndFlushes) {
   EXPECT_EQ(stored_count(f), 100);
 }
 
+TEST(FailureService, MatchesAreBoundedAndRefusedAtShutdownLikeIngests) {
+  PipelineFixture f;
+  f.options().max_inflight = 1;
+  auto& service = f.start();
+  struct Answers {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::optional<MatchType>> got;  // empty optional: refused
+    std::vector<ErrorKind> errors;
+  };
+  auto answers = std::make_shared<Answers>();
+  auto match = [&] {
+    service.match(
+        input("run", "RATE_LIMITED"),
+        [answers](const FailureInput&, const MatchResult& m, const Catalog&) {
+          std::lock_guard<std::mutex> lock(answers->mutex);
+          answers->got.emplace_back(m.type);
+          answers->cv.notify_all();
+        },
+        [answers](const Error& e) {
+          std::lock_guard<std::mutex> lock(answers->mutex);
+          answers->got.emplace_back();
+          answers->errors.push_back(e.kind);
+          answers->cv.notify_all();
+        });
+  };
+  auto answered = [&] {
+    std::lock_guard<std::mutex> lock(answers->mutex);
+    return answers->got.size();
+  };
+  auto wait_for = [&](std::size_t n) {
+    std::unique_lock<std::mutex> lock(answers->mutex);
+    return answers->cv.wait_for(lock, std::chrono::seconds(10),
+                                [&] { return answers->got.size() >= n; });
+  };
+  // One at a time fits, and each answered match frees its slot for the next.
+  for (std::size_t i = 1; i <= 3; ++i) {
+    match();
+    ASSERT_TRUE(wait_for(i));
+    ASSERT_TRUE(answers->got.back());
+    EXPECT_EQ(*answers->got.back(), MatchType::exact);
+  }
+  // A held ingest takes the only slot: a match now is refused at once.
+  Waiter held;
+  service.ingest({input("run", "RATE_LIMITED")}, {}, held.callback());
+  bool refused_while_full = false;
+  for (int i = 0; i < 200 && !refused_while_full; ++i) {
+    const std::size_t before = answered();
+    match();
+    ASSERT_TRUE(wait_for(before + 1));
+    refused_while_full = !answers->got.back();
+  }
+  ASSERT_EQ(held.wait_for(1), 1u);
+  EXPECT_TRUE(refused_while_full) << "no match met the ingest in flight";
+  service.begin_shutdown();
+  const std::size_t before = answered();
+  match();
+  ASSERT_TRUE(wait_for(before + 1));
+  EXPECT_FALSE(answers->got.back());
+  EXPECT_EQ(answers->errors.back(), ErrorKind::overloaded);
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+TEST(MatchJob, AnswersOnceAndRefusesWhenDroppedUnanswered) {
+  int done = 0, refused = 0, released = 0;
+  const auto catalog =
+      load_catalog_file(testing::source_dir() + "/config/failure_catalog.json").catalog;
+  ASSERT_TRUE(catalog);
+  {
+    MatchJob job(
+        input("run", "X"), [&](auto&&...) { ++done; }, [&](const Error&) { ++refused; },
+        [&] { ++released; });
+    job.answer(MatchResult{}, *catalog);
+    job.answer(MatchResult{}, *catalog);
+    job.refuse(Error::unavailable("late"));
+  }
+  EXPECT_EQ(std::tie(done, refused, released), std::make_tuple(1, 0, 1));
+  {
+    MatchJob dropped(
+        input("run", "X"), [&](auto&&...) { ++done; },
+        [&](const Error& e) {
+          EXPECT_EQ(e.kind, ErrorKind::unavailable);
+          ++refused;
+        },
+        [&] { ++released; });
+  }
+  EXPECT_EQ(std::tie(done, refused, released), std::make_tuple(1, 1, 2));
+}
+
 TEST(FailureService, RecoveryChangesCountOutcomes) {
   PipelineFixture f;
   auto& service = f.start();

@@ -209,6 +209,43 @@ TEST(MatchJson, DetailsOnHitAndMiss) {
   EXPECT_TRUE(missed["matched_on"].is_null());
 }
 
+TEST(MatchJson, AReplayDescribesTheStoredMatchEvenAfterAReloadMovedIt) {
+  const auto catalog = small_catalog();
+  // Unchanged catalog: the fresh match lands on the stored entry and says what fired.
+  FailureRecord stored = sample_record();
+  auto d = replay_details(stored, catalog->matcher().match("HTTP_429", ""), *catalog);
+  EXPECT_EQ(d.matched_on, "HTTP_429");
+  EXPECT_EQ(d.max_attempts, 5);
+
+  // Stored as a miss, matched now (an entry added since): still a miss's details.
+  FailureRecord missed = sample_record();
+  missed.catalog_entry_id.reset();
+  d = replay_details(missed, catalog->matcher().match("HTTP_429", ""), *catalog);
+  EXPECT_FALSE(d.matched_on);
+  EXPECT_FALSE(d.runbook_url);
+  EXPECT_FALSE(d.max_attempts);
+  EXPECT_FALSE(d.initial_backoff_ms);
+  EXPECT_EQ(d.catalog_version, catalog->version());
+
+  // Stored on one entry, matched elsewhere now: the stored entry's figures, no `matched_on`.
+  stored.catalog_entry_id = "rate_limit";
+  d = replay_details(stored, catalog->matcher().match("AUTH_FAILED", ""), *catalog);
+  EXPECT_FALSE(d.matched_on);
+  EXPECT_EQ(d.runbook_url, "https://runbooks.example/rate-limit");
+  EXPECT_EQ(d.max_attempts, 5);
+  EXPECT_EQ(d.initial_backoff_ms, 500);
+  d = replay_details(stored, catalog->matcher().match("NOPE", ""), *catalog);
+  EXPECT_FALSE(d.matched_on);
+  EXPECT_EQ(d.max_attempts, 5);
+
+  // Stored on an entry the catalog no longer has: nothing beside the version.
+  stored.catalog_entry_id = "retired_entry";
+  d = replay_details(stored, catalog->matcher().match("RATE_LIMITED", ""), *catalog);
+  EXPECT_FALSE(d.matched_on);
+  EXPECT_FALSE(d.runbook_url);
+  EXPECT_FALSE(d.max_attempts);
+}
+
 TEST(MatchJson, MatchAnswerOnHit) {
   const auto catalog = small_catalog();
   FailureInput in;

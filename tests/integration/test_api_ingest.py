@@ -1,12 +1,16 @@
 """POST /failures, /failures/batch and /match over real HTTP: answers as documented, what gets
 stored, all-or-nothing batches, and idempotent retries (also across a restart)."""
 
+import json
+import os
+import shutil
+import tempfile
 import threading
 import unittest
 import uuid
 
 from api_case import API, ApiAssertions, SharedServerCase, StoreSql, new_run, new_tenant
-from harness import DEFAULT_TENANT, ServiceTestCase, Server, failure
+from harness import CATALOG, DEFAULT_TENANT, ServiceTestCase, Server, failure
 
 
 class IngestTest(SharedServerCase):
@@ -304,6 +308,72 @@ class IdempotencyAcrossRestartTest(ServiceTestCase, ApiAssertions):
         self.assertEqual(again["id"], first["id"])
         self.ingest(failure("run-c", "MARKER"))
         self.wait_persisted(2)
+
+
+class CatalogReloadTest(ServiceTestCase, ApiAssertions):
+    """A reload changes what new failures match, never what a retry answers; a bad file
+    changes nothing."""
+
+    def setUp(self):
+        self.catalog_dir = tempfile.mkdtemp(prefix="failcat-catalog-")
+        self.addCleanup(shutil.rmtree, self.catalog_dir, True)
+        self.catalog_path = os.path.join(self.catalog_dir, "catalog.json")
+        with open(CATALOG) as f:
+            self.catalog = json.load(f)
+        self.write_catalog(self.catalog)
+        self.server_env = {"FAILCAT_CATALOG": self.catalog_path}
+        super().setUp()
+
+    def write_catalog(self, doc):
+        with open(self.catalog_path + ".tmp", "w") as f:
+            json.dump(doc, f)
+        os.replace(self.catalog_path + ".tmp", self.catalog_path)
+
+    def test_a_reload_moves_new_failures_and_a_retry_keeps_its_first_answer(self):
+        key = {"Idempotency-Key": "reload-key"}
+        first = self.ingest(failure("run-x", "FOO_NEW_CODE", "an odd thing"), headers=key)
+        self.assertEqual((first["match_type"], first["catalog_entry_id"]), ("miss", None))
+        before = self.api.get(API + "/catalog").json()["version"]
+
+        added = dict(self.catalog)
+        added["version"] = "reload-test"
+        added["entries"] = self.catalog["entries"] + [{
+            "id": "foo_new", "error_codes": ["FOO_NEW_CODE"], "category": "tool_error",
+            "severity": "low", "is_retryable": True, "recovery_mode": "retry",
+            "recovery_suggestion": "Retry once.", "max_attempts": 3, "initial_backoff_ms": 100}]
+        self.write_catalog(added)
+        r = self.api.post(API + "/catalog/reload")
+        self.assertEqual(r.status, 200, r)
+        self.assertNotEqual(r.json()["version"], before)
+        self.assertEqual(r.json()["entries"], len(added["entries"]))
+        now = self.ingest(failure("run-y", "FOO_NEW_CODE", "an odd thing"))
+        self.assertEqual((now["catalog_entry_id"], now["match_type"], now["matched_on"], now["max_attempts"]),
+                         ("foo_new", "exact", "FOO_NEW_CODE", 3))
+
+        # The retry answers the stored miss: no detail of the entry that matches it now.
+        for _ in range(2):  # from the process's cache, then once stored
+            again = self.api.post(API + "/failures", failure("run-x", "FOO_NEW_CODE", "an odd thing"),
+                                  headers=key)
+            self.assertEqual(again.status, 202, again)
+            self.assertEqual(again.headers.get("idempotent-replayed"), "true")
+            item = again.json()
+            self.assertEqual(item["id"], first["id"])
+            self.assertEqual((item["match_type"], item["catalog_entry_id"], item["matched_on"],
+                              item["max_attempts"], item["initial_backoff_ms"], item["runbook_url"]),
+                             ("miss", None, None, None, None, None))
+            self.wait_persisted(2)
+
+        # A catalog with a duplicate id is refused whole; the one loaded stays and still matches.
+        broken = dict(added)
+        broken["entries"] = added["entries"] + [added["entries"][0]]
+        self.write_catalog(broken)
+        loaded = self.api.get(API + "/catalog").json()["version"]
+        r = self.api.post(API + "/catalog/reload")
+        self.assertProblem(r, 422, "catalog")
+        self.assertTrue(r.json()["problems"], r)
+        self.assertEqual(self.api.get(API + "/catalog").json()["version"], loaded)
+        still = self.ingest(failure("run-z", "FOO_NEW_CODE", "an odd thing"))
+        self.assertEqual(still["catalog_entry_id"], "foo_new")
 
 
 if __name__ == "__main__":
