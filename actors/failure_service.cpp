@@ -157,17 +157,21 @@ class FailureService::Impl {
       submit(job);
       return;
     }
-    auto call = std::make_shared<StoreCall>();
     auto found = std::make_shared<std::vector<std::optional<FailureRecord>>>(unknown.size());
-    call->run = [job, unknown, found](FailureStore& store) {
-      for (std::size_t k = 0; k < unknown.size(); ++k) {
-        const auto i = unknown[k];
-        const auto tenant = job->inputs[i].tenant_id.value_or(std::string(kDefaultTenant));
-        auto r = store.find_by_idempotency_key(tenant, *job->keys[i]);
+    // Copies: a lookup the gateway gave up on may still run while the matcher moves the
+    // job's inputs on.
+    std::vector<std::pair<std::string, std::string>> keys_to_find;
+    for (const auto i : unknown) {
+      keys_to_find.emplace_back(job->inputs[i].tenant_id.value_or(std::string(kDefaultTenant)),
+                                *job->keys[i]);
+    }
+    auto run = [keys_to_find = std::move(keys_to_find), found](FailureStore& store) {
+      for (std::size_t k = 0; k < keys_to_find.size(); ++k) {
+        auto r = store.find_by_idempotency_key(keys_to_find[k].first, keys_to_find[k].second);
         if (r && *r) (*found)[k] = std::move(**r);
       }
     };
-    call->done = [this, job, unknown, found](Status ran) {
+    auto looked_up = [this, job, unknown, found](Status ran) {
       if (ran) {
         for (std::size_t k = 0; k < unknown.size(); ++k) {
           if ((*found)[k] && !replay_or_refuse(*job, unknown[k], std::move(*(*found)[k]))) {
@@ -177,7 +181,7 @@ class FailureService::Impl {
       }
       submit(job);
     };
-    send_call(std::move(call));
+    send_call(std::make_shared<StoreCall>(std::move(run), std::move(looked_up)));
   }
 
   /// Input `i`'s key names `owner` already: the same failure again is a retry, answered with
@@ -234,7 +238,7 @@ class FailureService::Impl {
   void send_call(StoreCallPtr call) {
     auto gateway = directory_.gateway();
     if (!gateway) {
-      call->done(Error::unavailable("gateway unavailable"));
+      call->finish(Error::unavailable("gateway unavailable"));
       return;
     }
     caf::anon_send(gateway, call_atom::value, std::move(call));
@@ -336,9 +340,7 @@ void FailureService::match(FailureInput input, MatchJob::Done done, MatchJob::Re
 
 void FailureService::call_store(std::function<void(FailureStore&)> run,
                                 std::function<void(Status)> done) {
-  auto call = std::make_shared<StoreCall>();
-  call->run = std::move(run);
-  call->done = std::move(done);
+  auto call = std::make_shared<StoreCall>(std::move(run), std::move(done));
   impl_->send_call(std::move(call));
 }
 

@@ -1,6 +1,7 @@
-// The gateway hands reads and recovery changes to the storage pool and answers the caller
-// when the storage actor replies or the deadline passes, so an HTTP request never waits on
-// a stuck database longer than the read timeout.
+// The gateway hands reads and recovery changes to the storage pool. The storage actor answers
+// each call when it ran; at the deadline the gateway answers a call still queued, or a read,
+// so an HTTP request never waits on a stuck database longer than the read timeout — except a
+// recovery change already running, whose caller hears how it ended (see StoreCall).
 #include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -30,25 +31,24 @@ void forward(Self self, PipelineContext* ctx, const StoreCallPtr& call) {
                                        ? kForcedOpenRetrySeconds
                                        : static_cast<int>(std::max<Micros>(
                                              1, (left + kMicrosPerSecond - 1) / kMicrosPerSecond));
-    call->done(std::move(isolated));
+    call->finish(std::move(isolated));
     return;
   }
   auto storage = ctx->directory.next_storage();
   if (!storage) {
-    call->done(Error::unavailable("no storage actor"));
+    call->finish(Error::unavailable("no storage actor"));
     return;
   }
+  // The storage actor answers the call once it ran; this only gives up on it at the deadline
+  // (a write already running still answers when it ends, see StoreCall).
   self->request(storage, std::chrono::microseconds(ctx->options.read_timeout), call_atom::value,
                 call)
-      .then(
-          [call](bool ran) {
-            call->done(ran ? ok_status() : Status(Error::unavailable("database unavailable")));
-          },
-          [call](caf::error& err) {
-            call->done(Error::unavailable(err == caf::sec::request_timeout
-                                              ? "database did not answer in time"
-                                              : "database unavailable"));
-          });
+      .then([](bool) {},
+            [call](caf::error& err) {
+              call->abandon(Error::unavailable(err == caf::sec::request_timeout
+                                                   ? "database did not answer in time"
+                                                   : "database unavailable"));
+            });
 }
 
 gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
@@ -58,8 +58,7 @@ gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
         // The storage thread writes the result here; the reply handler reads it.
         auto one = std::make_shared<Result<RecoveryUpdateResult>>(Error::unavailable("not run"));
         auto bulk = std::make_shared<Result<std::int64_t>>(Error::unavailable("not run"));
-        auto call = std::make_shared<StoreCall>();
-        call->run = [job, one, bulk](FailureStore& store) {
+        auto run = [job, one, bulk](FailureStore& store) {
           if (job->id) {
             *one = store.update_recovery(job->scope, *job->id, job->update, job->if_updated_at);
           } else if (job->filter) {
@@ -67,7 +66,7 @@ gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
           }
         };
         Metrics* metrics = &ctx->metrics;
-        call->done = [job, one, bulk, metrics](Status ran) {
+        auto done = [job, one, bulk, metrics](Status ran) {
           if (job->id) {
             Result<RecoveryUpdateResult> result =
                 ran ? *one : Result<RecoveryUpdateResult>(ran.error());
@@ -86,7 +85,8 @@ gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
             if (job->done_bulk) job->done_bulk(std::move(result));
           }
         };
-        forward(self, ctx, call);
+        forward(self, ctx,
+                std::make_shared<StoreCall>(std::move(run), std::move(done), /*writes=*/true));
       },
   };
 }

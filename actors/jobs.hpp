@@ -109,9 +109,50 @@ struct PersistOutcome {
 
 /// Arbitrary work for a storage actor: runs `run` on that actor's own connection, then
 /// `done` with ok or the reason it could not run (timeout, storage actor gone).
-struct StoreCall {
-  std::function<void(FailureStore&)> run;
-  std::function<void(Status)> done;
+/// Work on a storage actor's connection (a read, or a recovery change), answered exactly once.
+/// At the gateway's deadline a call still queued is abandoned and never runs, so "unavailable,
+/// retry" is true of it; a read already running is abandoned too (nothing to undo). A write
+/// that has started is answered with its real outcome when it ends: a 503 for a change that
+/// then commits would invite the caller to make it twice.
+class StoreCall {
+ public:
+  StoreCall(std::function<void(FailureStore&)> run, std::function<void(Status)> done,
+            bool writes = false)
+      : run_(std::move(run)), done_(std::move(done)), writes_(writes) {}
+  /// Dropped unanswered (the actor holding it went away): the caller hears "unavailable".
+  ~StoreCall() { finish(Error::unavailable("database unavailable")); }
+  StoreCall(const StoreCall&) = delete;
+  StoreCall& operator=(const StoreCall&) = delete;
+
+  /// The storage actor: runs the call unless it was abandoned, then answers ok.
+  void run(FailureStore& store) {
+    int queued = kQueued;
+    if (!state_.compare_exchange_strong(queued, kRunning)) return;
+    run_(store);
+    finish(ok_status());
+  }
+  /// Answers `status` unless answered already.
+  void finish(Status status) {
+    if (state_.exchange(kAnswered) != kAnswered && done_) done_(std::move(status));
+  }
+  /// The gateway at its deadline: answers `error` unless the call is a write already running.
+  void abandon(Error error) {
+    int queued = kQueued;
+    if (state_.compare_exchange_strong(queued, kAnswered)) {
+      if (done_) done_(std::move(error));
+    } else if (!writes_) {
+      finish(std::move(error));
+    }
+  }
+
+ private:
+  static constexpr int kQueued = 0;
+  static constexpr int kRunning = 1;
+  static constexpr int kAnswered = 2;
+  std::function<void(FailureStore&)> run_;
+  std::function<void(Status)> done_;
+  const bool writes_;
+  std::atomic<int> state_{kQueued};
 };
 using StoreCallPtr = std::shared_ptr<StoreCall>;
 

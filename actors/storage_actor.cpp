@@ -343,14 +343,23 @@ storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<St
         return out;
       },
       [=](call_atom, const StoreCallPtr& call) -> bool {
+        // The call answers its caller itself, from this thread, once it ran.
         refresh_store(self->state, *ctx);
-        if (!self->state.store) return false;
+        const Error unavailable = Error::unavailable("database unavailable");
+        if (!self->state.store) {
+          call->finish(unavailable);
+          return false;
+        }
         try {
-          if (auto ready = ensure_migrated(self->state, ctx->status); !ready) return false;
+          if (auto ready = ensure_migrated(self->state, ctx->status); !ready) {
+            call->finish(unavailable);
+            return false;
+          }
           call->run(*self->state.store);
           return true;
         } catch (const std::exception& e) {
           log_event(LogLevel::error, "store call failed", {{"error", e.what()}});
+          call->finish(unavailable);
           return false;
         }
       },

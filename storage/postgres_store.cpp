@@ -662,6 +662,10 @@ class PostgresStore final : public FailureStore {
     return run<std::int64_t>(
         "bulk_update_recovery", [&](pqxx::connection& c) -> Result<std::int64_t> {
           pqxx::work tx(c);
+          // Every matching failure, however many: longer than any read may take, and its
+          // caller hears how it ended (StoreCall). Waiting for a row's lock stays bounded.
+          tx.exec("SET LOCAL statement_timeout = 0");
+          tx.exec("SET LOCAL lock_timeout = " + std::to_string(options_.statement_timeout_ms));
           admit_scope(tx, scope);
           SqlParams params = recovery_params(update, {text(audit_actor(update))});
           Conditions where(params);

@@ -944,6 +944,91 @@ TEST(FailureService, RecoveryChangesCountOutcomes) {
   EXPECT_NE(text.find("recovery_failure_total 1"), std::string::npos);
 }
 
+TEST(FailureService, ARecoveryChangePastTheDeadlineAnswersHowItEndedNeverRetry) {
+  PipelineFixture f;
+  f.options().storage_actors = 1;
+  f.options().read_timeout = 200'000;
+  auto& service = f.start();
+  Waiter w;
+  service.ingest({input("run", "RATE_LIMITED"), input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 2; }));
+  auto recovered = [&] {
+    ListQuery query;
+    query.filter.status = RecoveryStatus::recovered;
+    auto page = f.open_store()->list(TenantScope::all(), query);
+    return page ? page->total : -1;
+  };
+  struct Heard {
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<Result<std::int64_t>> bulk;
+  };
+  auto heard = std::make_shared<Heard>();
+  auto bulk = [&] {
+    auto job = std::make_shared<RecoveryJob>();
+    job->filter = FailureFilter{};
+    job->update.recovery_succeeded = true;
+    job->update.at = SystemClock().now();
+    job->done_bulk = [heard](Result<std::int64_t> r) {
+      std::lock_guard<std::mutex> lock(heard->m);
+      heard->bulk.push_back(std::move(r));
+      heard->cv.notify_all();
+    };
+    service.recover(job);
+  };
+  auto wait_heard = [&](std::size_t n) {
+    std::unique_lock<std::mutex> lock(heard->m);
+    return heard->cv.wait_for(lock, std::chrono::seconds(10),
+                              [&] { return heard->bulk.size() >= n; });
+  };
+
+  // Running past the 200 ms deadline: the caller hears the count once it committed, not a
+  // 503 inviting a second bulk.
+  f.store().recovery_stall_ms = 600;
+  bulk();
+  ASSERT_TRUE(wait_heard(1));
+  ASSERT_TRUE(heard->bulk[0].ok()) << heard->bulk[0].error().message;
+  EXPECT_EQ(*heard->bulk[0], 2);
+  EXPECT_EQ(recovered(), 2);
+  EXPECT_NE(f.metrics().serialize().find("recovery_success_total 2"), std::string::npos);
+
+  // Queued behind a read that holds the only connection past the deadline: refused at the
+  // deadline, and it never runs afterwards.
+  f.store().recovery_stall_ms = 0;
+  std::promise<void> release;
+  auto held = release.get_future().share();
+  std::promise<Status> read_heard;
+  service.call_store([held](FailureStore&) { held.wait(); },
+                     [&](Status s) { read_heard.set_value(std::move(s)); });
+  auto unmark = std::make_shared<RecoveryJob>();
+  unmark->filter = FailureFilter{};
+  unmark->update.recovery_succeeded = false;
+  unmark->update.at = SystemClock().now();
+  unmark->done_bulk = [heard](Result<std::int64_t> r) {
+    std::lock_guard<std::mutex> lock(heard->m);
+    heard->bulk.push_back(std::move(r));
+    heard->cv.notify_all();
+  };
+  service.recover(unmark);
+  ASSERT_TRUE(wait_heard(2));
+  ASSERT_FALSE(heard->bulk[1].ok());
+  EXPECT_EQ(heard->bulk[1].error().kind, ErrorKind::unavailable);
+  // The read running past its deadline was answered at it too.
+  auto read_status = read_heard.get_future();
+  ASSERT_EQ(read_status.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_FALSE(read_status.get());
+  release.set_value();
+  // The storage actor takes the abandoned change next and must skip it: a read queued after
+  // it runs once the actor is past it.
+  std::promise<void> after;
+  service.call_store([](FailureStore&) {}, [&](Status) { after.set_value(); });
+  ASSERT_EQ(after.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(recovered(), 2);
+  EXPECT_NE(f.metrics().serialize().find("recovery_failure_total 0"), std::string::npos);
+  EXPECT_EQ(f.stop(), 0u);
+}
+
 TEST(FailureService, OperatorCanForceTheBreakerOpenAndBack) {
   PipelineFixture f;
   auto& service = f.start();

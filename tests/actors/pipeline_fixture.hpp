@@ -28,7 +28,8 @@ struct StoreBehaviour {
   /// whose error_code is kRefusedCode.
   std::atomic<bool> refuse_poison{false};
   static constexpr const char* kRefusedCode = "POISON";
-  std::atomic<int> stall_ms{0};  ///< Sleep this long in each insert (a frozen database).
+  std::atomic<int> stall_ms{0};           ///< Sleep this long in each insert (a frozen database).
+  std::atomic<int> recovery_stall_ms{0};  ///< Sleep this long before each recovery change.
   std::atomic<int> inserts{0};
   std::atomic<int> rollups{0};         ///< Calls of rollup_aggregates.
   std::atomic<int> inserting{0};       ///< Inserts running now.
@@ -98,10 +99,12 @@ class FlakyStore final : public FailureStore {
   Result<RecoveryUpdateResult> update_recovery(const TenantScope& s, const std::string& id,
                                                const RecoveryUpdate& u,
                                                std::optional<Micros> v) override {
+    stall_recovery();
     return inner_->update_recovery(s, id, u, v);
   }
   Result<std::int64_t> bulk_update_recovery(const TenantScope& s, const FailureFilter& f,
                                             const RecoveryUpdate& u) override {
+    stall_recovery();
     return inner_->bulk_update_recovery(s, f, u);
   }
   Result<std::vector<RecoveryEvent>> recovery_events(const TenantScope& s,
@@ -129,6 +132,11 @@ class FlakyStore final : public FailureStore {
   Result<bool> try_acquire_leadership() override { return inner_->try_acquire_leadership(); }
 
  private:
+  void stall_recovery() {
+    if (const int ms = b_.recovery_stall_ms.load(); ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+  }
   std::unique_ptr<FailureStore> inner_;
   StoreBehaviour& b_;
 };
