@@ -290,6 +290,7 @@ std::optional<Principal> ApiKeySet::authenticate(std::string_view presented_key)
   if (found == nullptr) return std::nullopt;
   Principal principal;
   principal.name = found->name;
+  principal.key = true;
   principal.role = found->role;
   principal.tenant = found->tenant;
   return principal;

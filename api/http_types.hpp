@@ -26,6 +26,9 @@ enum class Role { ingest, reader, operator_role, admin };
 /// every tenant.
 struct Principal {
   std::string name = "open";
+  /// Who made the request was proven by an API key (false on a server without keys; a key
+  /// may be named anything, "open" included).
+  bool key = false;
   Role role = Role::admin;
   std::optional<std::string> tenant;  ///< nullopt: every tenant.
 };

@@ -40,7 +40,7 @@ RecoveryUpdate to_update(const HttpRequest& request, const RecoveryPatch& patch,
   update.recovery_attempted = patch.recovery_attempted;
   update.notes = patch.notes;
   update.recovered_by = patch.recovered_by;
-  if (request.principal.name != "open") {
+  if (request.principal.key) {
     // The audit names the API key that made the change, whatever `recovered_by` claims.
     update.actor = request.principal.name;
     if (!update.recovered_by) update.recovered_by = request.principal.name;

@@ -334,6 +334,7 @@ class AuditNamesTheKey(DatabaseCase):
         keys = KeysFile(self)
         ingest = keys.add("a-ingest", "ingest", TENANT_A)
         operator = keys.add("a-operator", "operator", TENANT_A)
+        named_open = keys.add("open", "operator", TENANT_A)  # the name a keyless server goes by
         server = Server(BACKEND, env={"FAILCAT_API_KEYS_FILE": keys.path}, database=self.database)
         server.start()
         self.addCleanup(server.stop)
@@ -351,11 +352,14 @@ class AuditNamesTheKey(DatabaseCase):
         bulk = api.post("/api/v1/failures/recovery/bulk",
                         {"recovery_succeeded": False, "recovered_by": "someone-else"}, headers=bearer(operator))
         self.assertEqual(bulk.status, 200, bulk)
+        forged = api.patch("/api/v1/failures/%s/recovery" % fid,
+                           {"recovery_succeeded": True, "recovered_by": "mallory"}, headers=bearer(named_open))
+        self.assertEqual(forged.status, 200, forged)
         sql = StoreSql(server, self.database)
         actors = sql.run("SELECT actor FROM failure_recovery_events WHERE failure_id = ? ORDER BY event_id",
                          "SELECT actor FROM failure_recovery_events WHERE failure_id = ? ORDER BY event_id",
                          params=(fid,))
-        self.assertEqual([a[0] for a in actors], ["a-operator", "a-operator"])
+        self.assertEqual([a[0] for a in actors], ["a-operator", "a-operator", "open"])
 
 
 class SighupRotation(DatabaseCase):
