@@ -278,7 +278,11 @@ std::optional<ListCursor> decode_cursor(std::string_view text) {
   const auto colon = payload->find(':');
   if (colon == std::string::npos) return std::nullopt;
   const auto created_at = parse_canonical_int(std::string_view(*payload).substr(0, colon));
-  if (!created_at) return std::nullopt;
+  // Years 1 to 9999, as RFC 3339 and both stores write them: an edited cursor beyond them is
+  // a bad cursor, not a timestamp PostgreSQL refuses (a 503) while SQLite compares it as text.
+  constexpr std::int64_t kYear1 = -62'135'596'800 * kMicrosPerSecond;
+  constexpr std::int64_t kYear10000 = 253'402'300'800 * kMicrosPerSecond;
+  if (!created_at || *created_at < kYear1 || *created_at >= kYear10000) return std::nullopt;
   const auto second = payload->find(':', colon + 1);
   if (second == std::string::npos) return std::nullopt;
   std::string id = payload->substr(colon + 1, second - colon - 1);
