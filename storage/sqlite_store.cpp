@@ -331,63 +331,69 @@ class SqliteStore final : public FailureStore {
   }
 
   Result<FailurePage> list(const TenantScope& scope, const ListQuery& query) override {
-    return guarded<FailurePage>([&] {
-      Where where;
-      add_scope(where, scope);
-      add_filter(where, query.filter);
-      FailurePage page;
-      if (query.with_total) {
-        const std::int64_t cap = std::clamp<std::int64_t>(
-            query.total_limit, 0, std::numeric_limits<std::int64_t>::max() - 1);
-        page.total = count_up_to(where, cap + 1);
-        page.total_exact = page.total <= cap;
-        page.total = std::min(page.total, cap);
-      }
-      Where paged = where;
-      if (query.after) {
-        // A row value, so the position bounds a range of idx_fm_created_at (an OR of the two
-        // cases made SQLite walk the index from the newest row).
-        paged.add("(created_at, id) < (?, ?)",
-                  {format_rfc3339(query.after->created_at), query.after->id});
-      }
-      std::vector<Value> values = paged.values;
-      values.emplace_back(query.limit + 1);
-      values.emplace_back(query.after ? std::int64_t{0} : query.offset);
-      Statement s(db(), std::string("SELECT ") + kColumns + " FROM failure_matches" + paged.sql +
-                            " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
-      s.bind_all(values);
-      while (s.step()) page.items.push_back(read_record(s));
-      if (static_cast<std::int64_t>(page.items.size()) > query.limit) {
-        page.items.pop_back();
-        page.next = ListCursor{page.items.back().created_at, page.items.back().id};
-      }
-      return page;
-    });
+    return guarded<FailurePage>(
+        [&] { return snapshot<FailurePage>([&] { return list_page(scope, query); }); });
+  }
+
+  FailurePage list_page(const TenantScope& scope, const ListQuery& query) {
+    Where where;
+    add_scope(where, scope);
+    add_filter(where, query.filter);
+    FailurePage page;
+    if (query.with_total) {
+      const std::int64_t cap = std::clamp<std::int64_t>(
+          query.total_limit, 0, std::numeric_limits<std::int64_t>::max() - 1);
+      page.total = count_up_to(where, cap + 1);
+      page.total_exact = page.total <= cap;
+      page.total = std::min(page.total, cap);
+    }
+    Where paged = where;
+    if (query.after) {
+      // A row value, so the position bounds a range of idx_fm_created_at (an OR of the two
+      // cases made SQLite walk the index from the newest row).
+      paged.add("(created_at, id) < (?, ?)",
+                {format_rfc3339(query.after->created_at), query.after->id});
+    }
+    std::vector<Value> values = paged.values;
+    values.emplace_back(query.limit + 1);
+    values.emplace_back(query.after ? std::int64_t{0} : query.offset);
+    Statement s(db(), std::string("SELECT ") + kColumns + " FROM failure_matches" + paged.sql +
+                          " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
+    s.bind_all(values);
+    while (s.step()) page.items.push_back(read_record(s));
+    if (static_cast<std::int64_t>(page.items.size()) > query.limit) {
+      page.items.pop_back();
+      page.next = ListCursor{page.items.back().created_at, page.items.back().id};
+    }
+    return page;
   }
 
   Result<FailurePage> unrecovered(const TenantScope& scope,
                                   const UnrecoveredQuery& query) override {
-    return guarded<FailurePage>([&] {
-      Where where;
-      add_scope(where, scope);
-      FailureFilter f;
-      f.tenant_id = query.tenant_id;
-      f.category = query.category;
-      f.since = query.since;
-      f.status = RecoveryStatus::unrecovered;
-      add_filter(where, f);
-      FailurePage page;
-      page.total = count(where);
-      std::vector<Value> values = where.values;
-      values.emplace_back(query.limit);
-      values.emplace_back(query.offset);
-      Statement s(db(), std::string("SELECT ") + kColumns + " FROM failure_matches" + where.sql +
-                            " ORDER BY " + kSeverityRank +
-                            ", created_at DESC, id DESC LIMIT ? OFFSET ?");
-      s.bind_all(values);
-      while (s.step()) page.items.push_back(read_record(s));
-      return page;
-    });
+    return guarded<FailurePage>(
+        [&] { return snapshot<FailurePage>([&] { return unrecovered_page(scope, query); }); });
+  }
+
+  FailurePage unrecovered_page(const TenantScope& scope, const UnrecoveredQuery& query) {
+    Where where;
+    add_scope(where, scope);
+    FailureFilter f;
+    f.tenant_id = query.tenant_id;
+    f.category = query.category;
+    f.since = query.since;
+    f.status = RecoveryStatus::unrecovered;
+    add_filter(where, f);
+    FailurePage page;
+    page.total = count(where);
+    std::vector<Value> values = where.values;
+    values.emplace_back(query.limit);
+    values.emplace_back(query.offset);
+    Statement s(db(), std::string("SELECT ") + kColumns + " FROM failure_matches" + where.sql +
+                          " ORDER BY " + kSeverityRank +
+                          ", created_at DESC, id DESC LIMIT ? OFFSET ?");
+    s.bind_all(values);
+    while (s.step()) page.items.push_back(read_record(s));
+    return page;
   }
 
   Result<RecoveryUpdateResult> update_recovery(const TenantScope& scope, const std::string& id,
@@ -461,58 +467,61 @@ class SqliteStore final : public FailureStore {
   }
 
   Result<FailureStats> stats(const TenantScope& scope, const StatsQuery& query) override {
-    return guarded<FailureStats>([&] {
-      Where where;
-      add_scope(where, scope);
-      FailureFilter f;
-      f.tenant_id = query.tenant_id;
-      f.since = query.since;
-      add_filter(where, f);
-      FailureStats st;
-      {
-        // One pass for the totals and the three small breakdowns (see the PostgreSQL store).
-        Statement s(db(),
-                    "SELECT category, severity, match_type, count(*), "
-                    "sum(catalog_entry_id IS NOT NULL), sum(recovery_attempted), "
-                    "sum(recovery_succeeded), sum(recovery_attempted AND NOT recovery_succeeded) "
-                    "FROM failure_matches" +
-                        where.sql + " GROUP BY 1, 2, 3");
-        s.bind_all(where.values);
-        while (s.step()) {
-          const std::int64_t n = s.int64(3);
-          st.total += n;
-          st.matched += s.int64(4);
-          st.recovery_attempted += s.int64(5);
-          st.recovery_succeeded += s.int64(6);
-          st.recovery_failed += s.int64(7);
-          if (!s.is_null(0)) st.by_category[s.text(0)] += n;
-          if (!s.is_null(1)) st.by_severity[s.text(1)] += n;
-          if (!s.is_null(2)) st.by_match_type[s.text(2)] += n;
-        }
-        st.missed = st.total - st.matched;
-        st.recovery_pending = st.total - st.recovery_succeeded;
+    return guarded<FailureStats>(
+        [&] { return snapshot<FailureStats>([&] { return stats_of(scope, query); }); });
+  }
+
+  FailureStats stats_of(const TenantScope& scope, const StatsQuery& query) {
+    Where where;
+    add_scope(where, scope);
+    FailureFilter f;
+    f.tenant_id = query.tenant_id;
+    f.since = query.since;
+    add_filter(where, f);
+    FailureStats st;
+    {
+      // One pass for the totals and the three small breakdowns (see the PostgreSQL store).
+      Statement s(db(),
+                  "SELECT category, severity, match_type, count(*), "
+                  "sum(catalog_entry_id IS NOT NULL), sum(recovery_attempted), "
+                  "sum(recovery_succeeded), sum(recovery_attempted AND NOT recovery_succeeded) "
+                  "FROM failure_matches" +
+                      where.sql + " GROUP BY 1, 2, 3");
+      s.bind_all(where.values);
+      while (s.step()) {
+        const std::int64_t n = s.int64(3);
+        st.total += n;
+        st.matched += s.int64(4);
+        st.recovery_attempted += s.int64(5);
+        st.recovery_succeeded += s.int64(6);
+        st.recovery_failed += s.int64(7);
+        if (!s.is_null(0)) st.by_category[s.text(0)] += n;
+        if (!s.is_null(1)) st.by_severity[s.text(1)] += n;
+        if (!s.is_null(2)) st.by_match_type[s.text(2)] += n;
       }
-      {
-        std::vector<Value> values = where.values;
-        values.emplace_back(static_cast<std::int64_t>(query.top_n));
-        Statement s(db(), "SELECT error_code, count(*) AS n FROM failure_matches" + where.sql +
-                              " GROUP BY error_code ORDER BY n DESC, error_code LIMIT ?");
-        s.bind_all(values);
-        while (s.step()) st.top_error_codes.push_back({s.text(0), s.int64(1)});
-      }
-      {
-        // One row per (code, signature): its count and its most frequent message, so that the
-        // regrouping across codes (group_unmatched) sees every unmatched failure however many
-        // variants there are.
-        Statement s(db(), std::string(kUnmatchedBySignature_1) + where.sql +
-                              kUnmatchedBySignature_2 + std::to_string(kUnmatchedGroupLimit));
-        s.bind_all(where.values);
-        std::vector<UnmatchedMessageCount> rows;
-        while (s.step()) rows.push_back({s.text(0), s.text(1), s.int64(2)});
-        st.top_unmatched = group_unmatched(rows, query.top_n);
-      }
-      return st;
-    });
+      st.missed = st.total - st.matched;
+      st.recovery_pending = st.total - st.recovery_succeeded;
+    }
+    {
+      std::vector<Value> values = where.values;
+      values.emplace_back(static_cast<std::int64_t>(query.top_n));
+      Statement s(db(), "SELECT error_code, count(*) AS n FROM failure_matches" + where.sql +
+                            " GROUP BY error_code ORDER BY n DESC, error_code LIMIT ?");
+      s.bind_all(values);
+      while (s.step()) st.top_error_codes.push_back({s.text(0), s.int64(1)});
+    }
+    {
+      // One row per (code, signature): its count and its most frequent message, so that the
+      // regrouping across codes (group_unmatched) sees every unmatched failure however many
+      // variants there are.
+      Statement s(db(), std::string(kUnmatchedBySignature_1) + where.sql + kUnmatchedBySignature_2 +
+                            std::to_string(kUnmatchedGroupLimit));
+      s.bind_all(where.values);
+      std::vector<UnmatchedMessageCount> rows;
+      while (s.step()) rows.push_back({s.text(0), s.text(1), s.int64(2)});
+      st.top_unmatched = group_unmatched(rows, query.top_n);
+    }
+    return st;
   }
 
   Result<std::int64_t> rollup_aggregates(Micros from, Micros to, Micros now) override {
@@ -696,6 +705,22 @@ class SqliteStore final : public FailureStore {
   void rollback() {
     if (db_ != nullptr && sqlite3_get_autocommit(db_) == 0) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+
+  /// Runs `body`'s reads on one snapshot (a deferred transaction: in WAL mode it reads the
+  /// database as of its first statement), so a count and the page it describes, or the parts
+  /// of the stats, agree while ingest goes on — as PostgreSQL's repeatable-read reads do.
+  template <class T>
+  T snapshot(const std::function<T()>& body) {
+    exec("BEGIN DEFERRED");
+    try {
+      T out = body();
+      exec("COMMIT");
+      return out;
+    } catch (...) {
+      rollback();
+      throw;
     }
   }
 
