@@ -25,8 +25,9 @@ std::vector<UnmatchedSignature> group_unmatched(const std::vector<UnmatchedMessa
     auto& g = groups[key];
     g.count += row.count;
     g.codes[row.error_code] += row.count;
-    if (row.count > g.best_variant) {
-      g.best_variant = row.count;
+    const std::int64_t carried = row.sample_count > 0 ? row.sample_count : row.count;
+    if (carried > g.best_variant || (carried == g.best_variant && row.error_message < g.sample)) {
+      g.best_variant = carried;
       g.sample = row.error_message;
     }
   }

@@ -10,6 +10,7 @@
 # PG_TEST_FSYNC=on keeps PostgreSQL's production defaults instead (fsync and synchronous
 # commit on, writeback smoothed by its *_flush_after settings), as benchmarks want.
 # PG_TEST_OPTIONS adds server settings ("-c name=value ..."), for experiments.
+# PG_TEST_ICU_LOCALE (e.g. en-US) creates the test database with that ICU collation (tests).
 set -euo pipefail
 
 cmd=${1:?usage: pg-test-cluster.sh start|stop|url DIR}
@@ -51,8 +52,14 @@ case "$cmd" in
     echo "$port" >"$dir/port"
     if [ "$(as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
           -c "SELECT 1 FROM pg_database WHERE datname = 'failcat_test'")" != 1 ]; then
+      # PG_TEST_ICU_LOCALE=en-US: the test database sorts text like most production databases
+      # (an ICU collation) rather than by bytes, so an order that leans on the locale shows.
+      create="CREATE DATABASE failcat_test"
+      if [ -n "${PG_TEST_ICU_LOCALE:-}" ]; then
+        create="$create TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '$PG_TEST_ICU_LOCALE'"
+      fi
       as_postgres "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
-        -c "CREATE DATABASE failcat_test" >/dev/null
+        -c "$create" >/dev/null
     fi
     echo "postgresql://postgres@127.0.0.1:$port/failcat_test"
     ;;

@@ -10,7 +10,9 @@ pgdir=$(mktemp -d /tmp/failcat-pg-XXXXXX)
 root=$(pwd)
 cleanup() { "$root/scripts/pg-test-cluster.sh" stop "$pgdir" || true; rm -rf "$pgdir"; }
 trap cleanup EXIT
-FAILCAT_TEST_DATABASE_URL=$(scripts/pg-test-cluster.sh start "$pgdir")
+# The store tests' database sorts text by an ICU locale, as most production databases do, so
+# an order that leans on the database's locale fails here rather than in production.
+FAILCAT_TEST_DATABASE_URL=$(PG_TEST_ICU_LOCALE=${PG_TEST_ICU_LOCALE-en-US} scripts/pg-test-cluster.sh start "$pgdir")
 export FAILCAT_TEST_DATABASE_URL
 # PostgreSQL-backed tests fail rather than skip when the server is missing.
 export FAILCAT_REQUIRE_POSTGRES=1

@@ -738,8 +738,10 @@ class PostgresStore final : public FailureStore {
       s.missed = s.total - s.matched;
       s.recovery_pending = s.total - s.recovery_succeeded;  // recovery_succeeded is NOT NULL
 
+      // Ties break by bytes (COLLATE "C"), as on SQLite, whatever the database's locale.
       for (const auto& row : params.exec(tx, "SELECT error_code, count(*)" + window +
-                                                 " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT " +
+                                                 " GROUP BY 1 ORDER BY 2 DESC, error_code "
+                                                 "COLLATE \"C\" LIMIT " +
                                                  std::to_string(query.top_n))) {
         s.top_error_codes.push_back({row[0].as<std::string>(), row[1].as<std::int64_t>()});
       }
@@ -751,11 +753,11 @@ class PostgresStore final : public FailureStore {
                   " AND catalog_entry_id IS NULL GROUP BY 1, 2), "
                   "g AS (SELECT error_code, msg, regexp_replace(msg, '[0-9]', '0', 'g') AS norm, "
                   "n FROM v), "
-                  "r AS (SELECT error_code, msg, norm, sum(n) OVER (PARTITION BY error_code, "
-                  "norm) AS total, row_number() OVER (PARTITION BY error_code, norm ORDER BY n "
-                  "DESC, msg) AS k FROM g) "
-                  "SELECT error_code, msg, total FROM r WHERE k = 1 ORDER BY total DESC, "
-                  "error_code, norm LIMIT " +
+                  "r AS (SELECT error_code, msg, n, norm, sum(n) OVER (PARTITION BY "
+                  "error_code, norm) AS total, row_number() OVER (PARTITION BY error_code, norm "
+                  "ORDER BY n DESC, msg COLLATE \"C\") AS k FROM g) "
+                  "SELECT error_code, msg, total, n FROM r WHERE k = 1 ORDER BY total DESC, "
+                  "error_code COLLATE \"C\", norm COLLATE \"C\" LIMIT " +
                   std::to_string(kUnmatchedGroupLimit)),
           query.top_n);
       return s;
@@ -808,8 +810,9 @@ class PostgresStore final : public FailureStore {
         where.add("bucket_start < " + params.add(timestamp(*query.until)) + "::timestamptz");
       }
       const std::string sql = kSelectAggregates + where.sql() +
-                              " ORDER BY bucket_start DESC, tenant_id, error_code,"
-                              " catalog_entry_id, category, match_type LIMIT " +
+                              " ORDER BY bucket_start DESC, tenant_id, error_code COLLATE \"C\","
+                              " catalog_entry_id COLLATE \"C\", category COLLATE \"C\","
+                              " match_type COLLATE \"C\" LIMIT " +
                               params.add(number(std::max<std::int64_t>(query.limit, 0))) +
                               "::bigint";
       Out out;
@@ -1150,8 +1153,8 @@ class PostgresStore final : public FailureStore {
     std::vector<UnmatchedMessageCount> rows;
     rows.reserve(result.size());
     for (const auto& row : result) {
-      rows.push_back(
-          {row[0].as<std::string>(), opt_text(row[1]).value_or(""), row[2].as<std::int64_t>()});
+      rows.push_back({row[0].as<std::string>(), opt_text(row[1]).value_or(""),
+                      row[2].as<std::int64_t>(), row[3].as<std::int64_t>()});
     }
     return group_unmatched(rows, top_n);
   }

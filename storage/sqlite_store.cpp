@@ -159,9 +159,9 @@ constexpr const char* kUnmatchedBySignature_1 =
 constexpr const char* kUnmatchedBySignature_2 =
     " AND catalog_entry_id IS NULL GROUP BY 1, 2), "
     "g AS (SELECT error_code, msg, failcat_signature(msg) AS sig, n FROM v), "
-    "r AS (SELECT error_code, msg, sig, sum(n) OVER (PARTITION BY error_code, sig) AS total, "
+    "r AS (SELECT error_code, msg, n, sig, sum(n) OVER (PARTITION BY error_code, sig) AS total, "
     "row_number() OVER (PARTITION BY error_code, sig ORDER BY n DESC, msg) AS k FROM g) "
-    "SELECT error_code, msg, total FROM r WHERE k = 1 ORDER BY total DESC, error_code, sig "
+    "SELECT error_code, msg, total, n FROM r WHERE k = 1 ORDER BY total DESC, error_code, sig "
     "LIMIT ";
 
 /// `failcat_signature(message)`: `message_signature` for SQL.
@@ -518,7 +518,7 @@ class SqliteStore final : public FailureStore {
                             std::to_string(kUnmatchedGroupLimit));
       s.bind_all(where.values);
       std::vector<UnmatchedMessageCount> rows;
-      while (s.step()) rows.push_back({s.text(0), s.text(1), s.int64(2)});
+      while (s.step()) rows.push_back({s.text(0), s.text(1), s.int64(2), s.int64(3)});
       st.top_unmatched = group_unmatched(rows, query.top_n);
     }
     return st;

@@ -19,6 +19,19 @@ TEST(GroupUnmatched, MergesVariantsAndKeepsDominantCodeAndSample) {
   EXPECT_EQ(groups[1].signature, "disk full");
 }
 
+TEST(GroupUnmatched, SamplesTheMostFrequentMessageNotTheLargestGroup) {
+  // A store's groups of variants: 3 failures whose commonest message occurs once, and 2 of
+  // one message. The sample is that message; equal counts take the smaller by bytes.
+  auto groups = group_unmatched(
+      {{"X", "retry 1 failed", 3, 1}, {"X", "Retry 1 failed", 2, 2}, {"Y", "RETRY 7 failed", 1}},
+      10);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].count, 6);
+  EXPECT_EQ(groups[0].sample_message, "Retry 1 failed");
+  groups = group_unmatched({{"X", "retry 2 failed", 1}, {"X", "Retry 3 failed", 1}}, 10);
+  EXPECT_EQ(groups[0].sample_message, "Retry 3 failed");
+}
+
 TEST(GroupUnmatched, LimitsToTopNWithStableTies) {
   const auto groups = group_unmatched({{"A", "beta", 1}, {"B", "alpha", 1}, {"C", "gamma", 1}}, 2);
   ASSERT_EQ(groups.size(), 2u);

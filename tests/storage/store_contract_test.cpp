@@ -639,6 +639,33 @@ TEST_P(StoreContract, StatsCountAKnownDataSet) {
   EXPECT_EQ(store_->stats(TenantScope::all(), only_b)->total, 1);
 }
 
+TEST_P(StoreContract, TopUnmatchedSamplesTheMostFrequentMessageAndBreaksTiesByBytes) {
+  // One signature ("retry <num> failed", case folded): three variants once each, and one in
+  // other case twice — the most frequent message, whichever way a store groups first.
+  std::vector<FailureRecord> rows;
+  for (int i = 1; i <= 3; ++i) {
+    rows.push_back(miss(kNow + i, "retry " + std::to_string(i) + " failed", "X_ERR"));
+  }
+  for (int i = 0; i < 2; ++i) rows.push_back(miss(kNow + 10 + i, "Retry 1 failed", "X_ERR"));
+  // Codes tied on count: the smaller by bytes first (upper case before lower, whatever the
+  // database's locale says).
+  for (const char* code : {"b_err", "Z_ERR", "a_err"}) {
+    rows.push_back(miss(kNow + 20, std::string("gone ") + code, code));
+  }
+  insert(rows);
+  StatsQuery q;
+  q.since = kNow - kMicrosPerHour;
+  q.top_n = 10;
+  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ASSERT_GE(stats->top_unmatched.size(), 1u);
+  EXPECT_EQ(stats->top_unmatched[0].count, 5);
+  EXPECT_EQ(stats->top_unmatched[0].sample_message, "Retry 1 failed");
+  std::vector<std::string> codes;
+  for (const auto& c : stats->top_error_codes) codes.push_back(c.key);
+  EXPECT_EQ(codes, (std::vector<std::string>{"X_ERR", "Z_ERR", "a_err", "b_err"}));
+}
+
 TEST_P(StoreContract, TopUnmatchedCountsEveryVariantOfASignature) {
   // More distinct messages of one signature than the stores fetch groups of, in shuffled
   // order, then a rarer signature and misses without a message under two codes.
