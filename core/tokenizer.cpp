@@ -7,6 +7,7 @@ namespace {
 
 constexpr std::size_t kMaxSignatureBytes = 200;
 constexpr std::size_t kSignatureInputBytes = 4096;
+constexpr std::size_t kMaxSignatureTokenBytes = 64;
 
 bool is_word_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -48,13 +49,40 @@ std::string mask_numbers(std::string_view t) {
   return out;
 }
 
-void emit_word(std::string_view word, std::vector<std::string>& out) {
-  if (word.empty() || out.size() >= kMaxTokens) return;
-  if (looks_hex(word)) {
-    out.emplace_back("<hex>");
-  } else {
-    out.push_back(mask_numbers(word));
+/// A UUID at `text[i]` ending a word or a part of one (no word byte but `_` right after it).
+bool uuid_at(std::string_view text, std::size_t i) {
+  if (i + 36 > text.size() || !is_uuid(text.substr(i, 36))) return false;
+  const std::size_t end = i + 36;
+  return end == text.size() || text[end] == '_' ||
+         !is_word_byte(static_cast<unsigned char>(text[end]));
+}
+
+/// The word starting at `text[i]` (a word byte), masked part by part between underscores, so
+/// that ids joined to a name (`req_4f1c2d9e8a7b`, `run_<uuid>`) mask like ids standing alone.
+/// Returns where the word ends.
+std::size_t emit_word(std::string_view text, std::size_t i, std::vector<std::string>& out) {
+  std::string token;
+  const std::size_t n = text.size();
+  while (true) {
+    if (uuid_at(text, i)) {
+      token += "<uuid>";
+      i += 36;
+    } else {
+      std::size_t j = i;
+      while (j < n && text[j] != '_' && is_word_byte(static_cast<unsigned char>(text[j]))) ++j;
+      const std::string_view part = text.substr(i, j - i);
+      token += looks_hex(part) ? std::string("<hex>") : mask_numbers(part);
+      i = j;
+    }
+    if (i < n && text[i] == '_') {
+      token.push_back('_');
+      ++i;
+      if (i < n && is_word_byte(static_cast<unsigned char>(text[i]))) continue;
+    }
+    break;
   }
+  out.push_back(std::move(token));
+  return i;
 }
 
 }  // namespace
@@ -73,17 +101,8 @@ std::vector<std::string> tokenize_message(std::string_view message) {
       ++i;
       continue;
     }
-    // A UUID spans dashes, so check for one before splitting on them.
-    if (i + 36 <= n && is_uuid(std::string_view(lower).substr(i, 36)) &&
-        (i + 36 == n || !is_word_byte(static_cast<unsigned char>(lower[i + 36])))) {
-      out.emplace_back("<uuid>");
-      i += 36;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < n && is_word_byte(static_cast<unsigned char>(lower[j]))) ++j;
-    emit_word(std::string_view(lower).substr(i, j - i), out);
-    i = j;
+    // A UUID spans dashes, so each part of a word is checked for one before splitting.
+    i = emit_word(lower, i, out);
   }
   return out;
 }
@@ -93,9 +112,13 @@ std::string message_signature(std::string_view message) {
   if (message.size() > kSignatureInputBytes) message = message.substr(0, kSignatureInputBytes);
   std::string sig;
   for (const auto& token : tokenize_message(message)) {
-    if (sig.size() + token.size() + 1 > kMaxSignatureBytes) break;
+    // A token this long is a blob (base64, a path, a dump): one placeholder, so it neither
+    // ends the signature nor keeps apart messages that differ only in it.
+    std::string_view word = token;
+    if (word.size() > kMaxSignatureTokenBytes) word = "<long>";
+    if (sig.size() + word.size() + 1 > kMaxSignatureBytes) break;
     if (!sig.empty()) sig.push_back(' ');
-    sig += token;
+    sig += word;
   }
   return sig;
 }

@@ -45,5 +45,33 @@ TEST(Tokenizer, SignatureGroupsVariants) {
   EXPECT_LE(message_signature(std::string(5000, 'a') + " b").size(), 200u);
 }
 
+TEST(Tokenizer, IdsJoinedToANameByUnderscoresAreMasked) {
+  EXPECT_EQ(message_signature("rate limited (request id: req_4f1c2d9e8a7b)"),
+            message_signature("rate limited (request id: req_9e0a1b2c3d4f)"));
+  EXPECT_EQ(message_signature("rate limited (request id: req_4f1c2d9e8a7b)"),
+            "rate limited request id req_<hex>");
+  EXPECT_EQ(tokenize_message("run_0196a3b0-1c2d-7e3f-8a4b-5c6d7e8f9a0b failed"),
+            (std::vector<std::string>{"run_<uuid>", "failed"}));
+  EXPECT_EQ(tokenize_message("x_0196A3B0-1C2D-7E3F-8A4B-5C6D7E8F9A0B_y"),
+            (std::vector<std::string>{"x_<uuid>_y"}));
+  // Names stay as they were: parts without ids, trailing and doubled underscores.
+  EXPECT_EQ(tokenize_message("E_TIMEOUT_3 tool__call_ _x"),
+            (std::vector<std::string>{"e_timeout_<num>", "tool__call_", "_x"}));
+}
+
+TEST(Tokenizer, ALongTokenNeitherEmptiesNorEndsTheSignature) {
+  const std::string blob(300, 'a');
+  EXPECT_EQ(message_signature(blob + " connection refused"), "<long> connection refused");
+  EXPECT_EQ(message_signature("upload " + blob + " failed"), "upload <long> failed");
+  EXPECT_EQ(message_signature("upload " + blob + " failed"),
+            message_signature("upload " + std::string(500, 'b') + " failed"));
+  // Still at most 200 bytes, ending on a whole token.
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += blob + " ";
+  const auto sig = message_signature(many);
+  EXPECT_LE(sig.size(), 200u);
+  EXPECT_EQ(sig.rfind("<long>"), sig.size() - 6);
+}
+
 }  // namespace
 }  // namespace failcat
