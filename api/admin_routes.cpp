@@ -1,4 +1,6 @@
 // Health, readiness, metrics, catalog and breaker administration.
+#include <mutex>
+
 #include "actors/failure_service.hpp"
 #include "api/api_context.hpp"
 #include "api/router.hpp"
@@ -35,6 +37,11 @@ nlohmann::json breaker_json(const BreakerView& v) {
 }  // namespace
 
 CatalogReload reload_catalog(CatalogHolder& catalog, Metrics& metrics, const std::string& path) {
+  // One reload at a time (the API and SIGHUP): each reads the file after the one before it
+  // swapped its catalog in, so the last to start is the one that stays — a slow parse of an
+  // older file can no longer finish after a newer one — and the gauge and log agree with it.
+  static std::mutex one_at_a_time;
+  std::lock_guard<std::mutex> lock(one_at_a_time);
   CatalogReload out;
   auto load = catalog.reload(path);
   if (load.ok()) {
