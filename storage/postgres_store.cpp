@@ -33,10 +33,25 @@ constexpr std::size_t kInsertChunkRows = 500;
 // Below this many rows a parameterised INSERT beats COPY's extra round trips.
 constexpr std::size_t kCopyMinRows = 16;
 constexpr std::size_t kFailureColumns = 23;
-/// Rows fetched before regrouping misses by signature: one per error code and message with
-/// its digits masked (most variants of one signature differ only there), each counting every
-/// failure of its group, so the cap only matters past this many distinct groups.
+/// Rows fetched before regrouping misses by signature: one per error code and group of
+/// messages alike but for their ids (kUnmatchedKey), each counting every failure of its group,
+/// so the cap only matters past this many distinct groups.
 constexpr int kUnmatchedGroupLimit = 5000;
+/// A message's grouping key in SQL, as close to `message_signature` as regular expressions get
+/// and never coarser: two messages with one key always have one signature (the regrouping in
+/// C++ would otherwise count one signature's failures under another). ASCII lower-cased; a UUID
+/// or a hex part (>= 6 hex digits mixing digits and letters, or 0x…) standing where the
+/// tokenizer masks one — after a non-word character or an underscore, before neither a word
+/// character nor anything but an underscore — becomes a placeholder; every digit becomes 0.
+/// Punctuation and spacing stay, so the key is finer there.
+constexpr const char* kUnmatchedKey =
+    "regexp_replace(regexp_replace(regexp_replace("
+    "translate(msg, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
+    "'(^|[^a-z0-9\\u0080-\\U0010ffff]|_)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+    "[0-9a-f]{12}(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'u', 'g'), "
+    "'(^|[^a-z0-9\\u0080-\\U0010ffff]|_)(0x[0-9a-f]+|(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])"
+    "[0-9a-f]{6,})(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'h', 'g'), "
+    "'[0-9]', '0', 'g')";
 constexpr const char* kDefaultActor = "api";
 
 /// The audit trail's actor of a recovery change: the API key, else what the caller wrote.
@@ -751,8 +766,9 @@ class PostgresStore final : public FailureStore {
               "WITH v AS (SELECT error_code, coalesce(error_message, '') AS msg, count(*) AS n" +
                   window +
                   " AND catalog_entry_id IS NULL GROUP BY 1, 2), "
-                  "g AS (SELECT error_code, msg, regexp_replace(msg, '[0-9]', '0', 'g') AS norm, "
-                  "n FROM v), "
+                  "g AS (SELECT error_code, msg, " +
+                  kUnmatchedKey +
+                  " AS norm, n FROM v), "
                   "r AS (SELECT error_code, msg, n, norm, sum(n) OVER (PARTITION BY "
                   "error_code, norm) AS total, row_number() OVER (PARTITION BY error_code, norm "
                   "ORDER BY n DESC, msg COLLATE \"C\") AS k FROM g) "

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "core/unmatched_signatures.hpp"
 #include "core/uuid.hpp"
 #include "storage/failure_store.hpp"
 #include "storage/migration_set.hpp"
@@ -664,6 +665,97 @@ TEST_P(StoreContract, TopUnmatchedSamplesTheMostFrequentMessageAndBreaksTiesByBy
   std::vector<std::string> codes;
   for (const auto& c : stats->top_error_codes) codes.push_back(c.key);
   EXPECT_EQ(codes, (std::vector<std::string>{"X_ERR", "Z_ERR", "a_err", "b_err"}));
+}
+
+TEST_P(StoreContract, TopUnmatchedCountsIdVariantsPastTheGroupCap) {
+  // More variants than the stores fetch groups of, differing in UUIDs, hex ids joined by an
+  // underscore, and case: each signature counts every one of them.
+  std::vector<FailureRecord> rows;
+  constexpr int kVariants = 6'000;
+  char hex[13];
+  UuidV7Generator ids(7);
+  for (int i = 0; i < kVariants; ++i) {
+    std::snprintf(hex, sizeof hex, "%06xa%05x", (static_cast<unsigned>(i) * 2'654'435u) % 0xffffffu,
+                  static_cast<unsigned>(i));
+    rows.push_back(miss(kNow + i, "Session " + ids.next(kNow / 1000) + " expired", "Z_X"));
+    rows.push_back(miss(
+        kNow + i, (i % 2 ? "REQUEST req_" : "request req_") + std::string(hex) + " failed", "A_X"));
+  }
+  rows.push_back(miss(kNow, "disk quota exceeded", "DISK"));
+  insert(rows);
+  StatsQuery q;
+  q.since = kNow - kMicrosPerHour;
+  q.top_n = 10;
+  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ASSERT_EQ(stats->top_unmatched.size(), 3u);
+  EXPECT_EQ(stats->top_unmatched[0].signature, "request req_<hex> failed");
+  EXPECT_EQ(stats->top_unmatched[0].count, kVariants);
+  EXPECT_EQ(stats->top_unmatched[1].signature, "session <uuid> expired");
+  EXPECT_EQ(stats->top_unmatched[1].count, kVariants);
+  EXPECT_EQ(stats->top_unmatched[2].count, 1);
+}
+
+TEST_P(StoreContract, TopUnmatchedCountsEachSignatureExactly) {
+  // Messages where a grouping coarser than the signature would merge two signatures: ids
+  // where the tokenizer does not mask them (joined to letters, non-ASCII, too short, digits
+  // alone), case beyond ASCII, punctuation. The store's counts must equal the signatures'.
+  const std::string id = "0196a3b0-1c2d-7e3f-8a4b-5c6d7e8f9a0b";
+  const std::string id2 = "0196a3b0-1c2d-7e3f-8a4b-5c6d7e8f9a0c";
+  const std::string e = "\xc3\xa9";  // é
+  const std::vector<std::string> messages = {"job " + id + " failed",
+                                             "job " + id2 + " failed",
+                                             "job x" + id + " failed",
+                                             "job x" + id2 + " failed",
+                                             "job " + e + id + " failed",
+                                             "job " + e + id2 + " failed",
+                                             "job " + id + "x failed",
+                                             "job " + id2 + "x failed",
+                                             "job _" + id + "_ failed",
+                                             "hex abc123 here",
+                                             "hex abc124 here",
+                                             "hex abc12 here",
+                                             "hex abd12 here",
+                                             "hex abc123g here",
+                                             "hex abc124g here",
+                                             "hex 0xff here",
+                                             "hex 0xfe here",
+                                             "hex 0x here",
+                                             "hex 0xg1 here",
+                                             "num 123456 here",
+                                             "num 654321 here",
+                                             "num 12a here",
+                                             "num 13b here",
+                                             "\xc3\x89T\xc3\x89 down",
+                                             "\xc3\xa9t\xc3\xa9 down",
+                                             "Case Down",
+                                             "case down",
+                                             "case,down",
+                                             "case  down",
+                                             "tool_call_" + id,
+                                             "tool_call_" + id2,
+                                             "tool_call_abc123",
+                                             "tool_call_x"};
+  std::vector<FailureRecord> rows;
+  std::vector<UnmatchedMessageCount> exact;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const int times = 1 + static_cast<int>(i % 3);
+    for (int k = 0; k < times; ++k) {
+      rows.push_back(miss(kNow + static_cast<Micros>(i * 10 + k), messages[i], "MIXED"));
+    }
+    exact.push_back({"MIXED", messages[i], times});
+  }
+  insert(rows);
+  StatsQuery q;
+  q.since = kNow - kMicrosPerHour;
+  q.top_n = 100;
+  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  std::map<std::string, std::int64_t> got, want;
+  for (const auto& s : stats->top_unmatched) got[s.signature] = s.count;
+  for (const auto& s : group_unmatched(exact, 100)) want[s.signature] = s.count;
+  EXPECT_EQ(got, want);
+  EXPECT_GT(want.size(), 15u);
 }
 
 TEST_P(StoreContract, TopUnmatchedCountsEveryVariantOfASignature) {
