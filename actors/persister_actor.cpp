@@ -705,7 +705,8 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   }
   if (!st.wal || ctx->status.wal_failed) {
     forget_keys();
-    ctx->metrics.rejected(Metrics::RejectReason::not_ready);
+    ctx->metrics.rejected(st.wal ? Metrics::RejectReason::wal_failed
+                                 : Metrics::RejectReason::not_ready);
     job->complete(Error::unavailable("write-ahead log unavailable"));
     return;
   }
@@ -740,7 +741,7 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
         job->complete(Error{ErrorKind::overloaded, "write-ahead log full", {}});
       } else {
         mark_wal_failed(ctx, lsn.error());
-        ctx->metrics.rejected(Metrics::RejectReason::not_ready);
+        ctx->metrics.rejected(Metrics::RejectReason::wal_failed);
         job->complete(Error::unavailable("write-ahead log unavailable"));
       }
       return;

@@ -19,15 +19,21 @@ namespace {
 constexpr std::array<Metrics::MatchType, 4> kMatchTypes = {
     Metrics::MatchType::exact, Metrics::MatchType::prefix, Metrics::MatchType::pattern,
     Metrics::MatchType::fuzzy};
-constexpr std::array<Metrics::DropReason, 6> kDropReasons = {
-    Metrics::DropReason::breaker_open, Metrics::DropReason::timeout,
-    Metrics::DropReason::error,        Metrics::DropReason::buffer_full,
-    Metrics::DropReason::shutdown,     Metrics::DropReason::wal_error};
+// Each counter array holds one slot per enumerator: a reason added to an enum must grow its
+// count, or it would index past the array.
+static_assert(static_cast<std::size_t>(Metrics::DropReason::wal_error) + 1 ==
+              Metrics::kDropReasonCount);
+static_assert(static_cast<std::size_t>(Metrics::RejectReason::wal_failed) + 1 ==
+              Metrics::kRejectReasonCount);
+constexpr std::array<Metrics::DropReason, Metrics::kDropReasonCount> kDropReasons = {
+    Metrics::DropReason::breaker_open, Metrics::DropReason::timeout, Metrics::DropReason::error,
+    Metrics::DropReason::shutdown, Metrics::DropReason::wal_error};
 constexpr std::array<Metrics::BreakerState, 3> kBreakerStates = {
     Metrics::BreakerState::closed, Metrics::BreakerState::open, Metrics::BreakerState::half_open};
-constexpr std::array<Metrics::RejectReason, 4> kRejectReasons = {
+constexpr std::array<Metrics::RejectReason, Metrics::kRejectReasonCount> kRejectReasons = {
     Metrics::RejectReason::overloaded, Metrics::RejectReason::wal_full,
-    Metrics::RejectReason::shutting_down, Metrics::RejectReason::not_ready};
+    Metrics::RejectReason::shutting_down, Metrics::RejectReason::not_ready,
+    Metrics::RejectReason::wal_failed};
 constexpr std::array<Metrics::Outcome, 2> kOutcomes = {Metrics::Outcome::success,
                                                        Metrics::Outcome::failure};
 constexpr std::array<std::string_view, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -103,8 +109,6 @@ std::string_view to_label(Metrics::DropReason reason) {
       return "timeout";
     case Metrics::DropReason::error:
       return "error";
-    case Metrics::DropReason::buffer_full:
-      return "buffer_full";
     case Metrics::DropReason::shutdown:
       return "shutdown";
     case Metrics::DropReason::wal_error:
@@ -135,6 +139,8 @@ std::string_view to_label(Metrics::RejectReason reason) {
       return "shutting_down";
     case Metrics::RejectReason::not_ready:
       return "not_ready";
+    case Metrics::RejectReason::wal_failed:
+      return "wal_failed";
   }
   return "overloaded";
 }

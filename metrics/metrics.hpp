@@ -70,11 +70,13 @@ class Metrics {
   /// The catalog rule that matched (a miss is counted separately).
   enum class MatchType { exact, prefix, pattern, fuzzy };
   /// Why an acknowledged failure never reached the database.
-  enum class DropReason { breaker_open, timeout, error, buffer_full, shutdown, wal_error };
+  enum class DropReason { breaker_open, timeout, error, shutdown, wal_error };
+  static constexpr std::size_t kDropReasonCount = 5;
   /// Circuit breaker state; the numeric value is what `failcat_breaker_state` reports.
   enum class BreakerState { closed = 0, open = 1, half_open = 2 };
   /// Why a request was refused with 503 before any work was done.
-  enum class RejectReason { overloaded, wal_full, shutting_down, not_ready };
+  enum class RejectReason { overloaded, wal_full, shutting_down, not_ready, wal_failed };
+  static constexpr std::size_t kRejectReasonCount = 5;
   /// Result of a catalog reload, a background job run or a webhook delivery.
   enum class Outcome { success, failure };
 
@@ -165,7 +167,7 @@ class Metrics {
   prometheus::Counter* ingested_ = nullptr;
   prometheus::Counter* recovery_success_ = nullptr;
   prometheus::Counter* recovery_failure_ = nullptr;
-  std::array<prometheus::Counter*, 6> persist_dropped_{};
+  std::array<prometheus::Counter*, kDropReasonCount> persist_dropped_{};
   prometheus::Counter* persisted_rows_ = nullptr;
   prometheus::Histogram* persist_batch_rows_ = nullptr;
   prometheus::Histogram* persist_batch_seconds_ = nullptr;
@@ -179,7 +181,7 @@ class Metrics {
   prometheus::Histogram* wal_fsync_seconds_ = nullptr;
   prometheus::Counter* wal_reread_rows_ = nullptr;
   prometheus::Gauge* inflight_requests_ = nullptr;
-  std::array<prometheus::Counter*, 4> rejected_{};
+  std::array<prometheus::Counter*, kRejectReasonCount> rejected_{};
   prometheus::Gauge* catalog_entries_ = nullptr;
   std::array<prometheus::Counter*, 2> catalog_reloads_{};
   std::array<prometheus::Counter*, 2> aggregator_runs_{};
