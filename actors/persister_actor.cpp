@@ -172,8 +172,44 @@ struct PersisterState {
   Micros drain_deadline = 0;
   caf::typed_response_promise<std::uint64_t> drain_promise;
   bool drain_pending = false;
+  /// Memory mode: the drain counted what it left behind as dropped.
+  bool losses_counted = false;
+  PipelineContext* ctx = nullptr;
   static inline const char* name = "failcat.persister";
+
+  PersisterState() = default;
+  PersisterState(const PersisterState&) = delete;
+  PersisterState& operator=(const PersisterState&) = delete;
+  /// Gone (a crash, or the end of the actor system): the jobs it held answer 503 from their
+  /// destructors, so their keys must not stay behind naming failures that may never be
+  /// stored — a retry would be answered 202 as a replay of nothing. In memory mode the rows
+  /// not yet sent to the database are lost, and counted.
+  ~PersisterState();
 };
+
+void forget_unanswered_keys(PipelineContext* ctx, const SyncGroup& group) {
+  for (const auto& job : group.jobs) {
+    if (job->completed()) continue;
+    for (std::size_t i = 0; i < job->outcome.records.size(); ++i) {
+      const auto& r = job->outcome.records[i];
+      if (!job->outcome.replayed[i] && r.idempotency_key) {
+        ctx->idempotency.erase(r.tenant_id, *r.idempotency_key);
+      }
+    }
+  }
+}
+
+PersisterState::~PersisterState() {
+  if (ctx == nullptr) return;
+  forget_unanswered_keys(ctx, collecting);
+  for (const auto& sync : syncing) forget_unanswered_keys(ctx, sync.group);
+  if (ctx->options.durability == PipelineDurability::memory && !losses_counted &&
+      !pending.empty()) {
+    ctx->metrics.persist_dropped(Metrics::DropReason::restart, pending.size());
+    log_event(LogLevel::error, "memory mode: unpersisted failures lost with the persister",
+              {{"count", std::to_string(pending.size())}});
+  }
+}
 
 using Self = persister_actor::stateful_pointer<PersisterState>;
 
@@ -320,6 +356,7 @@ void finish_drain_if_done(Self self, PipelineContext* ctx) {
   checkpoint(self, ctx, /*wait=*/true);
   const std::uint64_t end = ready_end(self, ctx);
   std::uint64_t left = end > st.stored_through ? end - st.stored_through : 0;
+  st.losses_counted = true;
   if (memory_mode(ctx) && left > 0) {
     ctx->metrics.persist_dropped(Metrics::DropReason::shutdown, left);
     log_event(LogLevel::warn, "memory mode: unpersisted failures lost at shutdown",
@@ -683,6 +720,13 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
     return;
   }
   if (fresh.empty()) {
+    // Only replays. The failure a key names may still be on its way to the disk (a retry
+    // close behind its first request): answered no earlier than everything the log holds
+    // before it, with the group being collected (one without records syncs no file).
+    if (!memory_mode(ctx) && st.wal && !ctx->status.wal_failed && st.wal->has_unsynced()) {
+      st.collecting.jobs.push_back(job);
+      return;
+    }
     job->succeed();
     return;
   }
@@ -754,6 +798,7 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
 persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ctx) {
   name_this_thread("fc-persister");
   auto& st = self->state;
+  st.ctx = ctx;
   BatchPolicyConfig batch;
   batch.max_rows = ctx->options.batch_rows;
   batch.max_age = ctx->options.batch_age;

@@ -21,13 +21,14 @@ constexpr std::array<Metrics::MatchType, 4> kMatchTypes = {
     Metrics::MatchType::fuzzy};
 // Each counter array holds one slot per enumerator: a reason added to an enum must grow its
 // count, or it would index past the array.
-static_assert(static_cast<std::size_t>(Metrics::DropReason::wal_error) + 1 ==
+static_assert(static_cast<std::size_t>(Metrics::DropReason::restart) + 1 ==
               Metrics::kDropReasonCount);
 static_assert(static_cast<std::size_t>(Metrics::RejectReason::wal_failed) + 1 ==
               Metrics::kRejectReasonCount);
 constexpr std::array<Metrics::DropReason, Metrics::kDropReasonCount> kDropReasons = {
-    Metrics::DropReason::breaker_open, Metrics::DropReason::timeout, Metrics::DropReason::error,
-    Metrics::DropReason::shutdown, Metrics::DropReason::wal_error};
+    Metrics::DropReason::breaker_open, Metrics::DropReason::timeout,
+    Metrics::DropReason::error,        Metrics::DropReason::shutdown,
+    Metrics::DropReason::wal_error,    Metrics::DropReason::restart};
 constexpr std::array<Metrics::BreakerState, 3> kBreakerStates = {
     Metrics::BreakerState::closed, Metrics::BreakerState::open, Metrics::BreakerState::half_open};
 constexpr std::array<Metrics::RejectReason, Metrics::kRejectReasonCount> kRejectReasons = {
@@ -113,6 +114,8 @@ std::string_view to_label(Metrics::DropReason reason) {
       return "shutdown";
     case Metrics::DropReason::wal_error:
       return "wal_error";
+    case Metrics::DropReason::restart:
+      return "restart";
   }
   return "error";
 }

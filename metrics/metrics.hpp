@@ -70,8 +70,8 @@ class Metrics {
   /// The catalog rule that matched (a miss is counted separately).
   enum class MatchType { exact, prefix, pattern, fuzzy };
   /// Why an acknowledged failure never reached the database.
-  enum class DropReason { breaker_open, timeout, error, shutdown, wal_error };
-  static constexpr std::size_t kDropReasonCount = 5;
+  enum class DropReason { breaker_open, timeout, error, shutdown, wal_error, restart };
+  static constexpr std::size_t kDropReasonCount = 6;
   /// Circuit breaker state; the numeric value is what `failcat_breaker_state` reports.
   enum class BreakerState { closed = 0, open = 1, half_open = 2 };
   /// Why a request was refused with 503 before any work was done.

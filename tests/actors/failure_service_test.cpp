@@ -732,6 +732,101 @@ TEST(FailureService, AGroupIsAnsweredOnlyOnceTheGroupBeforeItIsDurable) {
   EXPECT_EQ(f.stop(), 0u);
 }
 
+TEST(FailureService, ARetryIsNotAnsweredBeforeItsFirstRequestIsDurable) {
+  PipelineFixture f;
+  HeldDisk disk;
+  f.options().wal_datasync = disk.datasync();
+  auto& service = f.start();
+  Waiter first;
+  service.ingest({input("run-k", "RATE_LIMITED")}, {std::string("key-1")}, first.callback());
+  ASSERT_TRUE(disk.started(1));
+  // The retry finds the key, but the failure it names is not on the disk yet.
+  Waiter retry;
+  service.ingest({input("run-k", "RATE_LIMITED")}, {std::string("key-1")}, retry.callback());
+  EXPECT_EQ(retry.wait_for(1, std::chrono::milliseconds(300)), 0u);
+  disk.release(0);
+  ASSERT_EQ(first.wait_for(1), 1u);
+  ASSERT_EQ(retry.wait_for(1), 1u);
+  ASSERT_TRUE(first.results()[0].ok());
+  ASSERT_TRUE(retry.results()[0].ok());
+  EXPECT_TRUE(retry.results()[0]->replayed[0]);
+  EXPECT_EQ(retry.results()[0]->records[0].id, first.results()[0]->records[0].id);
+  // Once it is durable a retry is answered at once (nothing left to wait for).
+  Waiter later;
+  service.ingest({input("run-k", "RATE_LIMITED")}, {std::string("key-1")}, later.callback());
+  ASSERT_EQ(later.wait_for(1), 1u);
+  EXPECT_TRUE(later.results()[0]->replayed[0]);
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+TEST(FailureService, AKeyWhoseFailureDiedWithThePersisterIsFreeForTheRetry) {
+  PipelineFixture f;
+  HeldDisk disk;
+  f.options().wal_datasync = disk.datasync();
+  auto& service = f.start();
+  Waiter filler;
+  service.ingest({input("run-f", "RATE_LIMITED")}, {}, filler.callback());
+  ASSERT_TRUE(disk.started(1));
+  // Collected behind the held fsync, never handed to the disk: the persister dies with it.
+  Waiter first;
+  service.ingest({input("run-k", "RATE_LIMITED")}, {std::string("key-2")}, first.callback());
+  ASSERT_TRUE(service.crash_actor_for_test("persister"));
+  ASSERT_EQ(first.wait_for(1), 1u);
+  ASSERT_FALSE(first.results()[0].ok());
+  EXPECT_EQ(first.results()[0].error().kind, ErrorKind::unavailable);
+  disk.release(0);
+  ASSERT_EQ(filler.wait_for(1), 1u);
+  // The retry is a new failure, stored — not a replay of one nothing holds.
+  Waiter retry;
+  ASSERT_TRUE(eventually([&] {
+    Waiter probe;
+    service.ingest({input("run-k", "RATE_LIMITED")}, {std::string("key-2")}, probe.callback());
+    probe.wait_for(1);
+    if (!probe.results()[0].ok()) return false;
+    retry.callback()(probe.results()[0]);
+    return true;
+  }));
+  ASSERT_EQ(retry.results().size(), 1u);
+  EXPECT_FALSE(retry.results()[0]->replayed[0]);
+  const std::string id = retry.results()[0]->records[0].id;
+  // (The filler may be stored too: its frames were written before the crash.)
+  EXPECT_TRUE(eventually([&] {
+    auto got = f.open_store()->get(TenantScope::all(), id);
+    return got.ok() && got->has_value();
+  })) << "acknowledged failure "
+      << id << " is not stored";
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+TEST(FailureService, MemoryModeCountsTheRowsAPersisterCrashLoses) {
+  PipelineFixture f;
+  f.options().durability = PipelineDurability::memory;
+  f.options().batch_rows = 5;
+  auto& service = f.start();
+  // A slow database: one batch of five per connection in flight, the rest waiting in memory.
+  f.store().stall_ms = 400;
+  Waiter w;
+  for (int i = 0; i < 40; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(40), 40u);
+  for (const auto& r : w.results()) ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(service.crash_actor_for_test("persister"));
+  f.store().stall_ms = 0;
+  auto dropped = [&](const char* reason) {
+    const std::string text = f.metrics().serialize();
+    const std::string key =
+        std::string("failure_persist_dropped_total{reason=\"") + reason + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos
+               ? -1
+               : static_cast<std::int64_t>(std::stod(text.substr(at + key.size())));
+  };
+  // Every acknowledged row is stored (the batches out) or counted lost with the persister.
+  ASSERT_TRUE(eventually([&] { return dropped("restart") + stored_count(f) == 40; }))
+      << dropped("restart") << " dropped, " << stored_count(f) << " stored";
+  EXPECT_GE(dropped("restart"), 20);
+  f.stop();
+}
+
 TEST(FailureService, AFailedFsyncRefusesTheGroupAfterItToo) {
   PipelineFixture f;
   HeldDisk disk;

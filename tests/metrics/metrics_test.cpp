@@ -90,7 +90,8 @@ TEST(Metrics, RecoveryAndPersistCountersMoveExactly) {
   EXPECT_EQ(sample(text, "failcat_persist_errors_total"), 1.0);
   EXPECT_EQ(sample(text, "failcat_retention_deleted_rows_total"), 250.0);
   EXPECT_EQ(label_values(text, "failure_persist_dropped_total", "reason"),
-            (std::set<std::string>{"breaker_open", "error", "shutdown", "timeout", "wal_error"}));
+            (std::set<std::string>{"breaker_open", "error", "restart", "shutdown", "timeout",
+                                   "wal_error"}));
 }
 
 TEST(Metrics, BreakerGaugeFollowsTransitions) {
