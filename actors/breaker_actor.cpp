@@ -56,8 +56,19 @@ breaker_actor::behavior_type breaker_behavior(
         log_event(to == BreakerState::closed ? LogLevel::info : LogLevel::warn,
                   "circuit breaker transition", {{"from", to_string(from)}, {"to", to_string(to)}});
       });
-  metrics->set_breaker_state(Metrics::BreakerState::closed);
-  publish(*self->state.breaker, ctx->status);
+  // A restart (the actor died) keeps what the breaker it replaces was doing: an operator's
+  // hold, or an open circuit — nothing may touch the database it isolated until it probes.
+  auto& breaker = *self->state.breaker;
+  const int mode = ctx->status.breaker_mode.load();
+  if (mode == kBreakerForcedOpen) {
+    breaker.force_open();
+  } else if (mode == kBreakerForcedClosed) {
+    breaker.force_closed();
+  } else if (ctx->status.breaker_state.load() != 0) {
+    breaker.resume_open();
+  }
+  metrics->set_breaker_state(metric_state(breaker.state()));
+  publish(breaker, ctx->status);
 
   return {
       [=](persist_atom, const PersistBatchPtr& batch) -> caf::result<PersistOutcome> {
@@ -125,7 +136,7 @@ breaker_actor::behavior_type breaker_behavior(
                     {{"mode", to_string(breaker.mode())}});
         }
         publish(breaker, ctx->status);
-        if (command->done) command->done(ctx->status.breaker_view());
+        command->answer(ctx->status.breaker_view());
       },
   };
 }

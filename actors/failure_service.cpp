@@ -46,39 +46,56 @@ class FailureService::Impl {
     auto& sys = *system_;
     std::vector<ChildSpec> children;
     for (int i = 0; i < ctx_.options.storage_actors; ++i) {
-      children.push_back({"storage", [this, &sys, i] {
-                            auto a = spawn_storage(sys, ctx_);
-                            directory_.set_storage(static_cast<std::size_t>(i), a);
-                            return caf::actor_cast<caf::actor>(a);
-                          }});
+      children.push_back(
+          {"storage",
+           [this, &sys, i] {
+             auto a = spawn_storage(sys, ctx_);
+             directory_.set_storage(static_cast<std::size_t>(i), a);
+             return caf::actor_cast<caf::actor>(a);
+           },
+           [this, i] { directory_.set_storage(static_cast<std::size_t>(i), storage_actor{}); }});
     }
-    children.push_back({"breaker", [this, &sys] {
+    children.push_back({"breaker",
+                        [this, &sys] {
                           auto a = spawn_breaker(sys, ctx_);
                           directory_.set_breaker(a);
                           return caf::actor_cast<caf::actor>(a);
-                        }});
-    children.push_back({"persister", [this, &sys] {
+                        },
+                        [this] { directory_.set_breaker(breaker_actor{}); }});
+    children.push_back({"persister",
+                        [this, &sys] {
                           auto a = spawn_persister(sys, ctx_);
                           directory_.set_persister(a);
                           return caf::actor_cast<caf::actor>(a);
+                        },
+                        [this] {
+                          directory_.set_persister(persister_actor{});
+                          status_.persister_ready = false;
                         }});
     for (int i = 0; i < ctx_.options.matcher_actors; ++i) {
-      children.push_back({"matcher", [this, &sys, i] {
-                            auto a = spawn_matcher(sys, ctx_);
-                            directory_.set_matcher(static_cast<std::size_t>(i), a);
-                            return caf::actor_cast<caf::actor>(a);
-                          }});
+      children.push_back(
+          {"matcher",
+           [this, &sys, i] {
+             auto a = spawn_matcher(sys, ctx_);
+             directory_.set_matcher(static_cast<std::size_t>(i), a);
+             return caf::actor_cast<caf::actor>(a);
+           },
+           [this, i] { directory_.set_matcher(static_cast<std::size_t>(i), matcher_actor{}); }});
     }
-    children.push_back({"gateway", [this, &sys] {
+    children.push_back({"gateway",
+                        [this, &sys] {
                           auto a = spawn_gateway(sys, ctx_);
                           directory_.set_gateway(a);
                           return caf::actor_cast<caf::actor>(a);
-                        }});
-    children.push_back({"aggregator", [this, &sys] {
+                        },
+                        [this] { directory_.set_gateway(gateway_actor{}); }});
+    children.push_back({"aggregator",
+                        [this, &sys] {
                           auto a = spawn_aggregator(sys, ctx_);
                           directory_.set_aggregator(a);
                           return caf::actor_cast<caf::actor>(a);
-                        }});
+                        },
+                        [this] { directory_.set_aggregator(aggregator_actor{}); }});
     supervisor_ = spawn_supervisor(sys, std::move(children), ctx_.metrics);
     // The supervisor starts its children on a scheduler thread: wait until every handle is
     // published, so the first request finds the pipeline complete.
@@ -247,22 +264,28 @@ class FailureService::Impl {
   void recover(RecoveryJobPtr job) {
     auto gateway = directory_.gateway();
     if (!gateway) {
-      if (job->done_one) job->done_one(Error::unavailable("gateway unavailable"));
-      if (job->done_bulk) job->done_bulk(Error::unavailable("gateway unavailable"));
+      job->refuse(Error::unavailable("gateway unavailable"));
       return;
     }
     caf::anon_send(gateway, recover_atom::value, std::move(job));
   }
 
-  void breaker(std::optional<BreakerAction> action, std::function<void(const BreakerView&)> done) {
+  void breaker(std::optional<BreakerAction> action, std::function<void(const BreakerView&)> done,
+               std::function<void(const Error&)> refused) {
     auto breaker = directory_.breaker();
     if (!breaker) {
-      done(status_.breaker_view());
+      // A report needs no breaker; an action does.
+      if (action) {
+        refused(Error::unavailable("breaker restarting"));
+      } else {
+        done(status_.breaker_view());
+      }
       return;
     }
     auto command = std::make_shared<BreakerCommand>();
     command->action = action;
     command->done = std::move(done);
+    command->refused = std::move(refused);
     caf::anon_send(breaker, breaker_atom::value, std::move(command));
   }
 
@@ -349,8 +372,12 @@ void FailureService::recover(RecoveryJobPtr job) {
 }
 
 void FailureService::breaker(std::optional<BreakerAction> action,
-                             std::function<void(const BreakerView&)> done) {
-  impl_->breaker(action, std::move(done));
+                             std::function<void(const BreakerView&)> done,
+                             std::function<void(const Error&)> refused) {
+  if (!refused) {
+    refused = [done, this](const Error&) { done(impl_->status_.breaker_view()); };
+  }
+  impl_->breaker(action, std::move(done), std::move(refused));
 }
 
 Readiness FailureService::readiness() const {

@@ -68,7 +68,9 @@ class FailureService {
   void recover(RecoveryJobPtr job);
 
   /// Reports the breaker, after applying `action` when given.
-  void breaker(std::optional<BreakerAction> action, std::function<void(const BreakerView&)> done);
+  /// `refused` hears when an action cannot be applied now (the breaker is restarting).
+  void breaker(std::optional<BreakerAction> action, std::function<void(const BreakerView&)> done,
+               std::function<void(const Error&)> refused = {});
 
   /// Replaces the store options (rotated database credentials): each storage actor and the
   /// aggregator reconnect with them before their next database call. Acknowledged work waits

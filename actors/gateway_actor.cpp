@@ -74,7 +74,7 @@ gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
               job->update.recovery_succeeded ? metrics->recovery_succeeded()
                                              : metrics->recovery_failed();
             }
-            if (job->done_one) job->done_one(std::move(result));
+            job->answer(std::move(result));
           } else {
             Result<std::int64_t> result = ran ? *bulk : Result<std::int64_t>(ran.error());
             if (result && *result > 0) {
@@ -82,7 +82,7 @@ gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
               job->update.recovery_succeeded ? metrics->recovery_succeeded(n)
                                              : metrics->recovery_failed(n);
             }
-            if (job->done_bulk) job->done_bulk(std::move(result));
+            job->answer(std::move(result));
           }
         };
         forward(self, ctx,

@@ -184,7 +184,9 @@ class MatchJob {
 };
 using MatchJobPtr = std::shared_ptr<MatchJob>;
 
-/// A recovery change (PATCH of one failure, or a bulk update).
+/// A recovery change (PATCH of one failure, or a bulk update), answered exactly once through
+/// `answer`: dropped unanswered (the actor holding it went away), it answers "unavailable"
+/// from its destructor, so no request waits for an answer that never comes.
 struct RecoveryJob {
   TenantScope scope = TenantScope::all();
   std::optional<std::string> id;        ///< Set: one failure (PATCH).
@@ -193,13 +195,49 @@ struct RecoveryJob {
   std::optional<Micros> if_updated_at;
   std::function<void(Result<RecoveryUpdateResult>)> done_one;
   std::function<void(Result<std::int64_t>)> done_bulk;
+
+  RecoveryJob() = default;
+  RecoveryJob(const RecoveryJob&) = delete;
+  RecoveryJob& operator=(const RecoveryJob&) = delete;
+  ~RecoveryJob() { refuse(Error::unavailable("the change was not applied; retry")); }
+  void answer(Result<RecoveryUpdateResult> result) {
+    if (!answered_.exchange(true) && done_one) done_one(std::move(result));
+  }
+  void answer(Result<std::int64_t> result) {
+    if (!answered_.exchange(true) && done_bulk) done_bulk(std::move(result));
+  }
+  void refuse(const Error& error) {
+    if (id) {
+      answer(Result<RecoveryUpdateResult>(error));
+    } else {
+      answer(Result<std::int64_t>(error));
+    }
+  }
+
+ private:
+  std::atomic<bool> answered_{false};
 };
 using RecoveryJobPtr = std::shared_ptr<RecoveryJob>;
 
-/// An operator's breaker action with its answer callback.
+/// An operator's breaker action with its answer callbacks, answered exactly once; dropped
+/// unanswered (the breaker went away), it answers `refused` from its destructor.
 struct BreakerCommand {
   std::optional<BreakerAction> action;  ///< nullopt: just report.
   std::function<void(const BreakerView&)> done;
+  std::function<void(const Error&)> refused;
+
+  BreakerCommand() = default;
+  BreakerCommand(const BreakerCommand&) = delete;
+  BreakerCommand& operator=(const BreakerCommand&) = delete;
+  ~BreakerCommand() {
+    if (!answered_.exchange(true) && refused) refused(Error::unavailable("breaker restarting"));
+  }
+  void answer(const BreakerView& view) {
+    if (!answered_.exchange(true) && done) done(view);
+  }
+
+ private:
+  std::atomic<bool> answered_{false};
 };
 using BreakerCommandPtr = std::shared_ptr<BreakerCommand>;
 

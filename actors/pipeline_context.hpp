@@ -23,16 +23,10 @@ class CatalogHolder;
 /// actor, so senders always look handles up here. Thread-safe.
 class Directory {
  public:
-  matcher_actor next_matcher() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (matchers_.empty()) return matcher_actor{};
-    return matchers_[next_matcher_++ % matchers_.size()];
-  }
-  storage_actor next_storage() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (storage_.empty()) return storage_actor{};
-    return storage_[next_storage_++ % storage_.size()];
-  }
+  /// The next live one, round robin (a slot is empty while its actor restarts); none if all
+  /// are empty.
+  matcher_actor next_matcher() { return next_of(matchers_, next_matcher_); }
+  storage_actor next_storage() { return next_of(storage_, next_storage_); }
   persister_actor persister() {
     std::lock_guard<std::mutex> lock(mutex_);
     return persister_;
@@ -97,6 +91,15 @@ class Directory {
   }
 
  private:
+  template <class T>
+  T next_of(const std::vector<T>& v, std::size_t& next) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (std::size_t tries = 0; tries < v.size(); ++tries) {
+      const T& a = v[next++ % v.size()];
+      if (a) return a;
+    }
+    return T{};
+  }
   template <class T>
   void set_slot(std::vector<T>& v, std::size_t index, T a) {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -64,6 +64,7 @@ caf::behavior supervisor_behavior(Self self, std::vector<ChildSpec> specs, Metri
     st.by_address.erase(it);
     auto& child = st.children[index];
     child.handle = nullptr;
+    if (child.spec.stopped) child.spec.stopped();
     if (st.stopping) return;
     const auto now = std::chrono::steady_clock::now();
     if (now - child.last_restart > kCalmAfter) child.recent_restarts = 0;

@@ -12,10 +12,12 @@ namespace failcat {
 class Metrics;
 
 /// One supervised actor: how to (re)start it. `start` spawns it and publishes its handle
-/// (in the Directory) and returns it for monitoring.
+/// (in the Directory) and returns it for monitoring; `stopped` (optional) takes the handle
+/// back out once it died, so that nobody sends to a dead actor until its restart.
 struct ChildSpec {
   std::string name;
   std::function<caf::actor()> start;
+  std::function<void()> stopped = {};
 };
 
 /// Spawns the supervisor, which starts every child, monitors it, and restarts a child that

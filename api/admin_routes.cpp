@@ -114,27 +114,35 @@ void add_admin_routes(Router& router, ApiContext& ctx) {
             200, {{"reloaded", true}, {"version", result.version}, {"entries", result.entries}}));
       });
 
-  router.add("GET", "/api/v1/admin/breaker", Access::read,
-             [&ctx](const HttpRequest& request, Responder respond) {
-               if (auto none = require_no_params(request.query); !none) {
-                 return respond(error_response(none.error(), request.request_id));
-               }
-               ctx.service.breaker(std::nullopt, [respond](const BreakerView& view) {
-                 respond(json_response(200, breaker_json(view)));
-               });
-             });
+  router.add(
+      "GET", "/api/v1/admin/breaker", Access::read,
+      [&ctx](const HttpRequest& request, Responder respond) {
+        if (auto none = require_no_params(request.query); !none) {
+          return respond(error_response(none.error(), request.request_id));
+        }
+        ctx.service.breaker(
+            std::nullopt,
+            [respond](const BreakerView& view) { respond(json_response(200, breaker_json(view))); },
+            [respond, request_id = request.request_id](const Error& error) {
+              respond(error_response(error, request_id));
+            });
+      });
 
-  router.add("POST", "/api/v1/admin/breaker", Access::admin,
-             [&ctx](const HttpRequest& request, Responder respond) {
-               if (auto none = require_no_params(request.query); !none) {
-                 return respond(error_response(none.error(), request.request_id));
-               }
-               auto action = parse_breaker_action(request.body);
-               if (!action) return respond(error_response(action.error(), request.request_id));
-               ctx.service.breaker(*action, [respond](const BreakerView& view) {
-                 respond(json_response(200, breaker_json(view)));
-               });
-             });
+  router.add(
+      "POST", "/api/v1/admin/breaker", Access::admin,
+      [&ctx](const HttpRequest& request, Responder respond) {
+        if (auto none = require_no_params(request.query); !none) {
+          return respond(error_response(none.error(), request.request_id));
+        }
+        auto action = parse_breaker_action(request.body);
+        if (!action) return respond(error_response(action.error(), request.request_id));
+        ctx.service.breaker(
+            *action,
+            [respond](const BreakerView& view) { respond(json_response(200, breaker_json(view))); },
+            [respond, request_id = request.request_id](const Error& error) {
+              respond(error_response(error, request_id));
+            });
+      });
 }
 
 }  // namespace failcat

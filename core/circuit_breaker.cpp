@@ -165,6 +165,11 @@ void CircuitBreaker::set_transition_callback(TransitionCallback on_transition) {
   on_transition_ = std::move(on_transition);
 }
 
+void CircuitBreaker::resume_open() {
+  probe_in_flight_ = false;
+  if (state_ != State::open) open_now();
+}
+
 void CircuitBreaker::open_now() {
   opened_at_ = clock_.steady();
   transition(State::open);

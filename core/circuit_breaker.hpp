@@ -84,6 +84,9 @@ class CircuitBreaker {
   /// the next request probes the database at once; from forced-closed it stays closed with
   /// the failure count cleared.
   void set_auto();
+  /// Starts open, as a breaker that was open when it was replaced (a restarted actor): the
+  /// reset timeout runs from now. Counts as a transition.
+  void resume_open();
 
   State state() const { return state_; }
   BreakerMode mode() const { return mode_; }

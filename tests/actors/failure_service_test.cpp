@@ -1162,6 +1162,72 @@ TEST(FailureService, OperatorCanForceTheBreakerOpenAndBack) {
   EXPECT_TRUE(eventually([&] { return unpersisted_bytes(f) == 0; }));
 }
 
+TEST(FailureService, ARestartedBreakerKeepsTheOperatorsHold) {
+  PipelineFixture f;
+  auto& service = f.start();
+  std::promise<BreakerView> opened;
+  service.breaker(BreakerAction::open, [&](const BreakerView& v) { opened.set_value(v); });
+  ASSERT_EQ(opened.get_future().get().mode, "forced_open");
+  ASSERT_TRUE(service.crash_actor_for_test("breaker"));
+  ASSERT_TRUE(eventually([&] {
+    return f.metrics().serialize().find("failcat_actor_restarts_total{actor=\"breaker\"} 1") !=
+           std::string::npos;
+  }));
+  // Whatever is asked while it restarts is answered: a report, or a refused action.
+  auto ask = [&](std::optional<BreakerAction> action) {
+    auto heard = std::make_shared<std::promise<std::string>>();
+    service.breaker(
+        action, [heard](const BreakerView& v) { heard->set_value(v.mode); },
+        [heard](const Error& e) { heard->set_value("refused: " + e.message); });
+    auto answer = heard->get_future();
+    EXPECT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    return answer.get();
+  };
+  ASSERT_TRUE(eventually([&] { return ask(std::nullopt) == "forced_open"; }));
+  Waiter w;
+  for (int i = 0; i < 10; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(10), 10u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(f.store().inserts.load(), 0);  // still isolated
+  ASSERT_TRUE(eventually([&] { return ask(BreakerAction::automatic) == "auto"; }));
+  EXPECT_TRUE(eventually([&] { return stored_count(f) == 10; }));
+}
+
+TEST(FailureService, RecoveryChangesAndBreakerActionsSentToADeadActorAreAnswered) {
+  PipelineFixture f;
+  auto& service = f.start();
+  Waiter w;
+  service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 1; }));
+  const auto id = w.results()[0]->records[0].id;
+  // Sent at once after the crash, while the supervisor has not restarted the actor (nor
+  // perhaps heard of its death yet): each answers, whatever it answers.
+  ASSERT_TRUE(service.crash_actor_for_test("gateway"));
+  auto heard = std::make_shared<std::promise<bool>>();
+  auto job = std::make_shared<RecoveryJob>();
+  job->id = id;
+  job->update.recovery_succeeded = true;
+  job->update.at = SystemClock().now();
+  job->done_one = [heard](Result<RecoveryUpdateResult> r) {
+    heard->set_value(r.ok() || r.error().kind == ErrorKind::unavailable);
+  };
+  service.recover(std::move(job));
+  auto answer = heard->get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(answer.get());
+
+  ASSERT_TRUE(service.crash_actor_for_test("breaker"));
+  auto acted = std::make_shared<std::promise<std::string>>();
+  service.breaker(
+      BreakerAction::open, [acted](const BreakerView& v) { acted->set_value(v.mode); },
+      [acted](const Error&) { acted->set_value("refused"); });
+  auto said = acted->get_future();
+  ASSERT_EQ(said.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const auto mode = said.get();
+  EXPECT_TRUE(mode == "forced_open" || mode == "refused") << mode;
+}
+
 TEST(FailureService, ABacklogDrainsOverHalfTheConnections) {
   PipelineFixture f;
   f.options().storage_actors = 4;
