@@ -215,7 +215,8 @@ class HttpServer::Impl final : public Http::Handler {
         options_(other.options_),
         router_(other.router_),
         metrics_(other.metrics_),
-        gate_(other.gate_) {}
+        gate_(other.gate_),
+        draining_(other.draining_) {}
 
   void onRequest(const Http::Request& wire, Http::ResponseWriter writer) override {
     const auto started = std::chrono::steady_clock::now();
@@ -337,6 +338,13 @@ class HttpServer::Impl final : public Http::Handler {
       request->route = match.route;
       request->access = match.access;
       request->path_params = std::move(match.params);
+      if (draining_->load() && match.route.rfind("/api/", 0) == 0) {
+        metrics_.rejected(Metrics::RejectReason::shutting_down);
+        auto response = problem_response(503, "shutting down", request->request_id);
+        response.with_header("Retry-After", "1");
+        respond(std::move(response));
+        return;
+      }
       if (gate_) {
         if (auto refused = gate_(*request)) {
           respond(std::move(*refused));
@@ -380,6 +388,8 @@ class HttpServer::Impl final : public Http::Handler {
   const Router& router_;
   Metrics& metrics_;
   RequestGate gate_;
+  /// Shared by the clones: set once the server stops taking API work (begin_drain).
+  std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);
   std::unique_ptr<Http::Endpoint> endpoint_;
 };
 
@@ -420,6 +430,10 @@ int HttpServer::port() const {
   return impl_->endpoint_
              ? static_cast<int>(static_cast<std::uint16_t>(impl_->endpoint_->getPort()))
              : 0;
+}
+
+void HttpServer::begin_drain() {
+  if (impl_) impl_->draining_->store(true);
 }
 
 void HttpServer::shutdown() {

@@ -52,6 +52,11 @@ class HttpServer {
   Status start();
   /// The bound port (useful with port 0).
   int port() const;
+  /// From now on, API requests (`/api/…`) are refused with 503 and `Retry-After` (counted as
+  /// `failcat_rejected_total{reason="shutting_down"}`): the server is stopping, and a caller
+  /// should go elsewhere. Health, metrics and the UI still answer; answers already owed are
+  /// still sent.
+  void begin_drain();
   /// Stops accepting and closes connections.
   void shutdown();
 

@@ -303,6 +303,21 @@ int serve_command(const std::vector<std::string>& args) {
   const Micros deadline = started_at + config->shutdown_grace_seconds * kMicrosPerSecond;
   log_event(LogLevel::info, "shutting down", {{"signal", std::to_string(received)}});
   service.begin_shutdown();
+  server.begin_drain();
+  // A second SIGTERM or SIGINT (an impatient operator) stops at once: everything acknowledged
+  // is in the WAL already (in memory mode, what is unpersisted is lost, as at the grace's end).
+  std::thread impatient([signals] {
+    int again = 0;
+    sigset_t stop = signals;
+    sigdelset(&stop, SIGHUP);
+    if (sigwait(&stop, &again) == 0) {
+      log_event(LogLevel::warn, "second signal; exiting now with work left in the WAL",
+                {{"signal", std::to_string(again)}});
+      flush_logs();
+      _exit(kExitOk);
+    }
+  });
+  impatient.detach();
 
   std::mutex mutex;
   std::condition_variable cv;

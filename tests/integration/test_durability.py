@@ -161,6 +161,43 @@ class SigtermUnderLoad(DurabilityTestCase):
         self.assert_exactly_once(restarted, "sigterm", ingest.acked)
 
 
+class DrainingServer(DurabilityTestCase):
+    def test_a_stopping_server_refuses_new_api_work_and_a_second_signal_stops_it(self):
+        db = harness.Database(self.backend)
+        self.addCleanup(db.close)
+        server = harness.Server(self.backend, database=db,
+                                env={"FAILCAT_SHUTDOWN_GRACE_SECONDS": "60"}).start()
+        api = server.client()
+        self.addCleanup(api.close)
+        # A backlog the drain cannot deliver while the breaker is held open: the stop waits.
+        self.assertEqual(api.post("/api/v1/admin/breaker", {"action": "open"}).status, 200)
+        for i in range(5):
+            self.assertEqual(api.post("/api/v1/failures", harness.failure("drain-%d" % i)).status, 202)
+        server.signal(signal.SIGTERM)
+        harness.wait_until(lambda: "shutting down" in server.read_log(), message="the stop began")
+        late = server.client()
+        self.addCleanup(late.close)
+        for method, path, body in (("GET", "/api/v1/failures", None),
+                                   ("POST", "/api/v1/failures", harness.failure("late")),
+                                   ("POST", "/api/v1/failures/recovery/bulk", {"recovery_succeeded": True})):
+            r = late.request(method, path, body)
+            self.assertEqual(r.status, 503, (path, r))
+            self.assertEqual(r.headers.get("retry-after"), "1", (path, r))
+        self.assertEqual(late.get("/readyz").status, 503)
+        self.assertEqual(late.get("/healthz").status, 200)
+        self.assertIsNone(server.proc.poll(), "the stop did not wait for its drain")
+        # An impatient operator: the second signal stops it now, losing nothing acknowledged.
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.wait(timeout=10), 0, server.read_log()[-2000:])
+        self.assertIn("second signal", server.read_log())
+        restarted = harness.Server(self.backend, database=db, workdir=server.workdir).start()
+        self.addCleanup(restarted.stop)
+        client = restarted.client()
+        self.addCleanup(client.close)
+        harness.wait_until(lambda: client.get("/api/v1/failures?limit=10").json().get("total") == 5,
+                           message="the five acknowledged failures stored")
+
+
 class PrivateCluster:
     """A PostgreSQL cluster of this test's own, so stopping it disturbs nobody else."""
 
