@@ -253,7 +253,7 @@ const std::vector<OptionDef>& option_defs() {
        int_in(&Config::shutdown_grace_seconds, 1, 3600)},
       {{"FAILCAT_HTTP_THREADS", "--http-threads", "2", "HTTP worker threads."},
        int_in(&Config::http_threads, 1, 64)},
-      {{"FAILCAT_LOG_LEVEL", "--log-level", "info", "trace, debug, info, warn, error or off."},
+      {{"FAILCAT_LOG_LEVEL", "--log-level", "info", "trace, debug, info, warn, error, critical or off."},
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
            if (v == level) {
