@@ -39,20 +39,26 @@ constexpr std::size_t kFailureColumns = 23;
 constexpr int kUnmatchedGroupLimit = 5000;
 /// A message's grouping key in SQL, as close to `message_signature` as regular expressions get
 /// and never coarser: two messages with one key always have one signature (the regrouping in
-/// C++ would otherwise count one signature's failures under another). ASCII lower-cased; a UUID
-/// or a hex part (>= 6 hex digits mixing digits and letters, or 0x…) standing where the
-/// tokenizer masks one — after a non-word character or an underscore, before neither a word
-/// character nor anything but an underscore — becomes a placeholder; every digit becomes 0.
-/// Punctuation and spacing stay, so the key is finer there.
+/// C++ would otherwise count one signature's failures under another). Computed from `low`, the
+/// message lower-cased when it is ASCII (the tokenizer folds ASCII only; `lower` would fold
+/// more). A UUID or a hex part (>= 6 hex digits mixing digits and letters, or 0x…) standing
+/// where the tokenizer masks one — after a non-word character or an underscore, before neither
+/// a word character nor anything but an underscore — becomes a placeholder (\x01 and a letter;
+/// a \x01 of the message itself is doubled, so none reads as one); every digit becomes 0.
+/// Only in messages of at most 4,096 bytes, all of which the tokenizer reads (a longer one is cut
+/// there, possibly inside an id the expression would see whole), and only when the cheap test
+/// finds a hex run at all. Punctuation and spacing stay, so the key is finer there.
 constexpr const char* kUnmatchedKey =
-    "regexp_replace(regexp_replace(regexp_replace("
-    "translate(msg, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
+    "regexp_replace(CASE WHEN octet_length(low) <= 4096 AND low ~ '[0-9a-f]{6}|0x' THEN "
+    "regexp_replace(regexp_replace(replace(low, chr(1), chr(1) || chr(1)), "
     "'(^|[^a-z0-9\\u0080-\\U0010ffff]|_)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
     "[0-9a-f]{12}(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'u', 'g'), "
     "'(^|[^a-z0-9\\u0080-\\U0010ffff]|_)(0x[0-9a-f]+|(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])"
-    "[0-9a-f]{6,})(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'h', 'g'), "
-    "'[0-9]', '0', 'g')";
+    "[0-9a-f]{6,})(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'h', 'g') "
+    "ELSE replace(low, chr(1), chr(1) || chr(1)) END, '[0-9]', '0', 'g')";
 constexpr const char* kDefaultActor = "api";
+/// The least time a bulk recovery change may run (see bulk_update_recovery).
+constexpr int kBulkTimeoutMs = 60'000;
 
 /// The audit trail's actor of a recovery change: the API key, else what the caller wrote.
 std::string audit_actor(const RecoveryUpdate& update) {
@@ -677,9 +683,12 @@ class PostgresStore final : public FailureStore {
     return run<std::int64_t>(
         "bulk_update_recovery", [&](pqxx::connection& c) -> Result<std::int64_t> {
           pqxx::work tx(c);
-          // Every matching failure, however many: longer than any read may take, and its
-          // caller hears how it ended (StoreCall). Waiting for a row's lock stays bounded.
-          tx.exec("SET LOCAL statement_timeout = 0");
+          // Every matching failure, however many: it may take longer than a read (up to a
+          // minute, or the statement timeout if longer), and its caller hears how it ended
+          // (StoreCall). Bounded still: it holds one of the pool's connections meanwhile.
+          // Waiting for a row's lock stays bounded by the statement timeout.
+          tx.exec("SET LOCAL statement_timeout = " +
+                  std::to_string(std::max(options_.statement_timeout_ms, kBulkTimeoutMs)));
           tx.exec("SET LOCAL lock_timeout = " + std::to_string(options_.statement_timeout_ms));
           admit_scope(tx, scope);
           SqlParams params = recovery_params(update, {text(audit_actor(update))});
@@ -766,9 +775,11 @@ class PostgresStore final : public FailureStore {
               "WITH v AS (SELECT error_code, coalesce(error_message, '') AS msg, count(*) AS n" +
                   window +
                   " AND catalog_entry_id IS NULL GROUP BY 1, 2), "
+                  "l AS (SELECT error_code, msg, n, CASE WHEN octet_length(msg) = "
+                  "char_length(msg) THEN lower(msg) ELSE msg END AS low FROM v), "
                   "g AS (SELECT error_code, msg, " +
                   kUnmatchedKey +
-                  " AS norm, n FROM v), "
+                  " AS norm, n FROM l), "
                   "r AS (SELECT error_code, msg, n, norm, sum(n) OVER (PARTITION BY "
                   "error_code, norm) AS total, row_number() OVER (PARTITION BY error_code, norm "
                   "ORDER BY n DESC, msg COLLATE \"C\") AS k FROM g) "

@@ -703,39 +703,21 @@ TEST_P(StoreContract, TopUnmatchedCountsEachSignatureExactly) {
   const std::string id = "0196a3b0-1c2d-7e3f-8a4b-5c6d7e8f9a0b";
   const std::string id2 = "0196a3b0-1c2d-7e3f-8a4b-5c6d7e8f9a0c";
   const std::string e = "\xc3\xa9";  // é
-  const std::vector<std::string> messages = {"job " + id + " failed",
-                                             "job " + id2 + " failed",
-                                             "job x" + id + " failed",
-                                             "job x" + id2 + " failed",
-                                             "job " + e + id + " failed",
-                                             "job " + e + id2 + " failed",
-                                             "job " + id + "x failed",
-                                             "job " + id2 + "x failed",
-                                             "job _" + id + "_ failed",
-                                             "hex abc123 here",
-                                             "hex abc124 here",
-                                             "hex abc12 here",
-                                             "hex abd12 here",
-                                             "hex abc123g here",
-                                             "hex abc124g here",
-                                             "hex 0xff here",
-                                             "hex 0xfe here",
-                                             "hex 0x here",
-                                             "hex 0xg1 here",
-                                             "num 123456 here",
-                                             "num 654321 here",
-                                             "num 12a here",
-                                             "num 13b here",
-                                             "\xc3\x89T\xc3\x89 down",
-                                             "\xc3\xa9t\xc3\xa9 down",
-                                             "Case Down",
-                                             "case down",
-                                             "case,down",
-                                             "case  down",
-                                             "tool_call_" + id,
-                                             "tool_call_" + id2,
-                                             "tool_call_abc123",
-                                             "tool_call_x"};
+  const std::vector<std::string> messages = {
+      "job " + id + " failed", "job " + id2 + " failed", "job x" + id + " failed",
+      "job x" + id2 + " failed", "job " + e + id + " failed", "job " + e + id2 + " failed",
+      "job " + id + "x failed", "job " + id2 + "x failed", "job _" + id + "_ failed",
+      "hex abc123 here", "hex abc124 here", "hex abc12 here", "hex abd12 here", "hex abc123g here",
+      "hex abc124g here", "hex 0xff here", "hex 0xfe here", "hex 0x here", "hex 0xg1 here",
+      "num 123456 here", "num 654321 here", "num 12a here", "num 13b here",
+      "\xc3\x89T\xc3\x89 down", "\xc3\xa9t\xc3\xa9 down", "Case Down", "case down", "case,down",
+      "case  down", "tool_call_" + id, "tool_call_" + id2, "tool_call_abc123", "tool_call_x",
+      // The tokenizer reads 4,096 bytes: ids cut there
+      // are not ids to it.
+      std::string(4091, 'a') + " abc123", std::string(4091, 'a') + " ab12cd",
+      // Control characters a placeholder might be
+      // mistaken for.
+      "\x01h here", "\x01u here", "abc123 here", id + " here"};
   std::vector<FailureRecord> rows;
   std::vector<UnmatchedMessageCount> exact;
   for (std::size_t i = 0; i < messages.size(); ++i) {
