@@ -2,6 +2,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
@@ -365,6 +366,20 @@ void FailureService::call_store(std::function<void(FailureStore&)> run,
                                 std::function<void(Status)> done) {
   auto call = std::make_shared<StoreCall>(std::move(run), std::move(done));
   impl_->send_call(std::move(call));
+}
+
+void FailureService::run_detached(std::function<void()> work) {
+  if (!impl_->system_) {
+    work();
+    return;
+  }
+  impl_->system_->spawn([work = std::move(work)](caf::blocking_actor*) {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      log_event(LogLevel::error, "background work failed", {{"error", e.what()}});
+    }
+  });
 }
 
 void FailureService::recover(RecoveryJobPtr job) {

@@ -67,6 +67,11 @@ class FailureService {
   /// Applies a recovery change (PATCH or bulk) with its audit trail and recovery counters.
   void recover(RecoveryJobPtr job);
 
+  /// Runs `work` on a thread of its own (a detached actor the service waits for when it stops),
+  /// so that a long piece of CPU work — parsing a large catalog — holds no HTTP thread. Runs it
+  /// on the calling thread when the service is not running.
+  void run_detached(std::function<void()> work);
+
   /// Reports the breaker, after applying `action` when given.
   /// `refused` hears when an action cannot be applied now (the breaker is restarting).
   void breaker(std::optional<BreakerAction> action, std::function<void(const BreakerView&)> done,

@@ -51,16 +51,19 @@ MatchJob::MatchJob(FailureInput in, Done done, Refused refused, std::function<vo
 
 MatchJob::~MatchJob() {
   refuse(Error::unavailable("the match was not answered; retry"));
-  if (release_) release_();
 }
 
+// The in-flight slot is freed before the caller hears, so a caller that sends its next match
+// on hearing finds the slot free (as an ingest's is).
 void MatchJob::answer(const MatchResult& m, const Catalog& catalog) {
   if (answered_.exchange(true)) return;
+  if (release_) release_();
   if (done_) done_(input, m, catalog);
 }
 
 void MatchJob::refuse(const Error& error) {
   if (answered_.exchange(true)) return;
+  if (release_) release_();
   if (refused_) refused_(error);
 }
 

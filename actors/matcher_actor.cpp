@@ -6,6 +6,7 @@
 
 #include "actors/pipeline_context.hpp"
 #include "core/uuid.hpp"
+#include "metrics/metrics.hpp"
 
 namespace failcat {
 namespace {
@@ -29,6 +30,7 @@ void hand_on(Self self, PipelineContext* ctx) {
   auto persister = ctx->directory.persister();
   if (!persister) {
     for (auto& job : outgoing) {
+      ctx->metrics.rejected(Metrics::RejectReason::not_ready);  // restarting
       job->complete(Error{ErrorKind::unavailable, "persister unavailable", {}});
     }
   } else if (outgoing.size() == 1) {

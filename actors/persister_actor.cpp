@@ -201,11 +201,16 @@ void forget_unanswered_keys(PipelineContext* ctx, const SyncGroup& group) {
 
 PersisterState::~PersisterState() {
   if (ctx == nullptr) return;
+  // No syncer answers a group any more; one answering now finishes first (under the order's
+  // lock), so what is read below is no longer moving.
+  if (order) order->fail();
   forget_unanswered_keys(ctx, collecting);
   for (const auto& sync : syncing) forget_unanswered_keys(ctx, sync.group);
   if (ctx->options.durability == PipelineDurability::memory && !losses_counted &&
       !pending.empty()) {
-    ctx->metrics.persist_dropped(Metrics::DropReason::restart, pending.size());
+    // A drain that ran out of time is a shutdown's loss; anything else, the actor's death.
+    ctx->metrics.persist_dropped(
+        draining ? Metrics::DropReason::shutdown : Metrics::DropReason::restart, pending.size());
     log_event(LogLevel::error, "memory mode: unpersisted failures lost with the persister",
               {{"count", std::to_string(pending.size())}});
   }
@@ -366,9 +371,12 @@ void finish_drain_if_done(Self self, PipelineContext* ctx) {
   st.drain_promise.deliver(left);
 }
 
+/// Refuses the jobs of a group the log could not make durable (they count as refused because
+/// the log failed).
 void fail_group(PipelineContext* ctx, SyncGroup& group, const Error& error) {
   for (auto& job : group.jobs) {
     if (job->completed()) continue;  // answered already: its records are durable
+    ctx->metrics.rejected(Metrics::RejectReason::wal_failed);
     for (std::size_t i = 0; i < job->outcome.records.size(); ++i) {
       const auto& r = job->outcome.records[i];
       if (!job->outcome.replayed[i] && r.idempotency_key) {
@@ -384,6 +392,7 @@ void fail_group(PipelineContext* ctx, SyncGroup& group, const Error& error) {
 /// every group or request refused afterwards.
 void mark_wal_failed(PipelineContext* ctx, const Error& error) {
   if (ctx->status.wal_failed.exchange(true)) return;
+  ctx->metrics.set_wal_failed(true);
   log_event(LogLevel::error, "wal failed: ingest refused until restart",
             {{"error", error.message}});
 }
@@ -722,8 +731,9 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   if (fresh.empty()) {
     // Only replays. The failure a key names may still be on its way to the disk (a retry
     // close behind its first request): answered no earlier than everything the log holds
-    // before it, with the group being collected (one without records syncs no file).
-    if (!memory_mode(ctx) && st.wal && !ctx->status.wal_failed && st.wal->has_unsynced()) {
+    // before it, with the group being collected (one without records syncs no file) — and
+    // refused with it if the log fails first.
+    if (!memory_mode(ctx) && st.wal && st.wal->has_unsynced()) {
       st.collecting.jobs.push_back(job);
       return;
     }
@@ -749,8 +759,8 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   }
   if (!st.wal || ctx->status.wal_failed) {
     forget_keys();
-    ctx->metrics.rejected(st.wal ? Metrics::RejectReason::wal_failed
-                                 : Metrics::RejectReason::not_ready);
+    ctx->metrics.rejected(ctx->status.wal_failed ? Metrics::RejectReason::wal_failed
+                                                 : Metrics::RejectReason::not_ready);
     job->complete(Error::unavailable("write-ahead log unavailable"));
     return;
   }
@@ -813,11 +823,13 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
     auto wal = Wal::open(options);
     if (!wal) {
       ctx->status.wal_failed = true;
+      ctx->metrics.set_wal_failed(true);
       log_event(LogLevel::error, "cannot open the write-ahead log",
                 {{"dir", options.dir}, {"error", wal.error().message}});
     } else {
       st.wal = std::move(*wal);
       ctx->status.wal_failed = false;
+      ctx->metrics.set_wal_failed(false);
       // Linked: if either goes, both go, and the supervisor restarts the persister.
       st.order = std::make_shared<DurableOrder>([ctx](WalSyncJob& job) {
         answer_group(ctx, job.jobs);
@@ -860,13 +872,17 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
   self->send(self, flush_atom::value);
 
   return {
+      // Published after each message too, so the WAL gauges (what FAILCAT_WAL_MAX_BYTES caps)
+      // follow the appends rather than the group cycles.
       [=](ingest_atom, const IngestJobPtr& job) {
         on_ingest(self, ctx, job);
         start_sync(self, ctx);
+        publish(self, ctx);
       },
       [=](ingest_atom, const IngestJobBatch& jobs) {
         for (const auto& job : *jobs) on_ingest(self, ctx, job);
         start_sync(self, ctx);
+        publish(self, ctx);
       },
       [=](flush_atom) {
         self->state.flush_armed = false;

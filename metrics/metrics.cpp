@@ -289,6 +289,10 @@ Metrics::Metrics(MetricsOptions options)
   catalog_entries_ = &gauge_family(registry, "failcat_catalog_entries",
                                    "Entries in the catalog currently used for matching.")
                           .Add({});
+  wal_failed_ = &gauge_family(registry, "failcat_wal_failed",
+                              "1 while the write-ahead log has failed (it could not be opened, "
+                              "written or synced): ingest is refused until a restart.")
+                     .Add({});
   auto& reloads = counter_family(registry, "failcat_catalog_reloads_total",
                                  "Catalog reload attempts, by outcome; a failed reload keeps "
                                  "the previous catalog.");
@@ -446,6 +450,10 @@ void Metrics::actor_restarted(std::string_view actor) {
 
 void Metrics::set_catalog_entries(std::size_t entries) {
   catalog_entries_->Set(static_cast<double>(entries));
+}
+
+void Metrics::set_wal_failed(bool failed) {
+  wal_failed_->Set(failed ? 1.0 : 0.0);
 }
 
 void Metrics::catalog_reloaded(Metrics::Outcome outcome) {

@@ -145,6 +145,8 @@ class Metrics {
   /// counted as `other`.
   void actor_restarted(std::string_view actor);
   void set_catalog_entries(std::size_t entries);
+  /// 1 while the write-ahead log has failed (ingest refused until a restart), else 0.
+  void set_wal_failed(bool failed);
   void catalog_reloaded(Outcome outcome);
   void aggregator_run(Outcome outcome);
   void retention_deleted(std::uint64_t rows);
@@ -183,6 +185,7 @@ class Metrics {
   prometheus::Gauge* inflight_requests_ = nullptr;
   std::array<prometheus::Counter*, kRejectReasonCount> rejected_{};
   prometheus::Gauge* catalog_entries_ = nullptr;
+  prometheus::Gauge* wal_failed_ = nullptr;
   std::array<prometheus::Counter*, 2> catalog_reloads_{};
   std::array<prometheus::Counter*, 2> aggregator_runs_{};
   prometheus::Counter* retention_deleted_rows_ = nullptr;

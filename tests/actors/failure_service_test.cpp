@@ -638,6 +638,7 @@ TEST(FailureService, AWalDiskThatFillsUpRefusesIngestAndLosesNothingAcknowledged
             std::string::npos);
   EXPECT_EQ(f.metrics().serialize().find("failcat_rejected_total{reason=\"wal_failed\"} 0\n"),
             std::string::npos);
+  EXPECT_NE(f.metrics().serialize().find("\nfailcat_wal_failed 1\n"), std::string::npos);
   // Said once, not for every refusal after it.
   flush_logs();
   const std::string logged =
@@ -661,12 +662,20 @@ TEST(FailureService, AWalDiskThatFillsUpRefusesIngestAndLosesNothingAcknowledged
 /// later one runs at once.
 class HeldDisk {
  public:
+  /// Holds the first `held` fdatasyncs (both syncers' with 2).
+  explicit HeldDisk(int held = 1) : held_(held) {}
+  /// Lets the held fdatasyncs go when it goes (declare it after the fixture, the disk before).
+  struct Releaser {
+    HeldDisk& disk;
+    explicit Releaser(HeldDisk& d) : disk(d) {}
+    ~Releaser() { disk.release(0); }
+  };
   std::shared_ptr<const std::function<int(int)>> datasync() {
     return std::make_shared<const std::function<int(int)>>([this](int fd) {
       std::unique_lock<std::mutex> lock(mutex_);
       const int call = ++calls_;
       cv_.notify_all();
-      if (call == 1) {
+      if (call <= held_) {
         cv_.wait(lock, [&] { return released_; });
         if (error_ != 0) {
           errno = error_;
@@ -690,6 +699,7 @@ class HeldDisk {
   }
 
  private:
+  const int held_;
   std::mutex mutex_;
   std::condition_variable cv_;
   int calls_ = 0;
@@ -760,22 +770,31 @@ TEST(FailureService, ARetryIsNotAnsweredBeforeItsFirstRequestIsDurable) {
 }
 
 TEST(FailureService, AKeyWhoseFailureDiedWithThePersisterIsFreeForTheRetry) {
+  HeldDisk disk(2);
   PipelineFixture f;
-  HeldDisk disk;
+  HeldDisk::Releaser release_on_exit(disk);  // a failed assertion must not leave them held
   f.options().wal_datasync = disk.datasync();
   auto& service = f.start();
-  Waiter filler;
-  service.ingest({input("run-f", "RATE_LIMITED")}, {}, filler.callback());
+  // Keys go straight to the matcher while the breaker isolates the database (no lookup).
+  std::promise<void> opened;
+  service.breaker(BreakerAction::open, [&](const BreakerView&) { opened.set_value(); });
+  opened.get_future().get();
+  Waiter fillers;
+  service.ingest({input("run-f1", "RATE_LIMITED")}, {}, fillers.callback());
   ASSERT_TRUE(disk.started(1));
-  // Collected behind the held fsync, never handed to the disk: the persister dies with it.
+  service.ingest({input("run-f2", "RATE_LIMITED")}, {}, fillers.callback());
+  ASSERT_TRUE(disk.started(2));
+  // Both syncers are held: this one is appended to the group being collected, in memory
+  // only, and the persister dies with it.
+  const double before = unpersisted_bytes(f);
   Waiter first;
   service.ingest({input("run-k", "RATE_LIMITED")}, {std::string("key-2")}, first.callback());
+  ASSERT_TRUE(eventually([&] { return unpersisted_bytes(f) > before; }));
   ASSERT_TRUE(service.crash_actor_for_test("persister"));
   ASSERT_EQ(first.wait_for(1), 1u);
   ASSERT_FALSE(first.results()[0].ok());
   EXPECT_EQ(first.results()[0].error().kind, ErrorKind::unavailable);
   disk.release(0);
-  ASSERT_EQ(filler.wait_for(1), 1u);
   // The retry is a new failure, stored — not a replay of one nothing holds.
   Waiter retry;
   ASSERT_TRUE(eventually([&] {
@@ -789,7 +808,10 @@ TEST(FailureService, AKeyWhoseFailureDiedWithThePersisterIsFreeForTheRetry) {
   ASSERT_EQ(retry.results().size(), 1u);
   EXPECT_FALSE(retry.results()[0]->replayed[0]);
   const std::string id = retry.results()[0]->records[0].id;
-  // (The filler may be stored too: its frames were written before the crash.)
+  std::promise<void> released;
+  service.breaker(BreakerAction::automatic, [&](const BreakerView&) { released.set_value(); });
+  released.get_future().get();
+  // (The fillers may be stored too: their frames were written before the crash.)
   EXPECT_TRUE(eventually([&] {
     auto got = f.open_store()->get(TenantScope::all(), id);
     return got.ok() && got->has_value();
