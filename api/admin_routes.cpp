@@ -100,18 +100,23 @@ void add_admin_routes(Router& router, ApiContext& ctx) {
         if (auto empty = parse_empty_body(request.body); !empty) {
           return respond(error_response(empty.error(), request.request_id));
         }
-        const auto result = reload_catalog(ctx.catalog, ctx.metrics, ctx.catalog_path);
-        if (!result.ok) {
-          auto response = problem_response(
-              422, "the new catalog is invalid; version " + result.version + " stays",
-              request.request_id, "catalog");
-          auto body = nlohmann::json::parse(response.body);
-          body["problems"] = result.problems;
-          response.body = dump_json(body);
-          return respond(std::move(response));
-        }
-        respond(json_response(
-            200, {{"reloaded", true}, {"version", result.version}, {"entries", result.entries}}));
+        // Parsing a large catalog takes a second or more: not on an HTTP thread.
+        ctx.service.run_detached([&ctx, respond, request_id = request.request_id] {
+          const auto result = reload_catalog(ctx.catalog, ctx.metrics, ctx.catalog_path);
+          if (!result.ok) {
+            auto response =
+                problem_response(422, "the new catalog is invalid; version " + result.version +
+                                          " stays",
+                                 request_id, "catalog");
+            auto body = nlohmann::json::parse(response.body);
+            body["problems"] = result.problems;
+            response.body = dump_json(body);
+            return respond(std::move(response));
+          }
+          respond(json_response(200, {{"reloaded", true},
+                                      {"version", result.version},
+                                      {"entries", result.entries}}));
+        });
       });
 
   router.add(

@@ -301,9 +301,9 @@ int serve_command(const std::vector<std::string>& args) {
   const auto grace = std::chrono::seconds(config->shutdown_grace_seconds);
   const Micros started_at = clock.steady();
   const Micros deadline = started_at + config->shutdown_grace_seconds * kMicrosPerSecond;
-  log_event(LogLevel::info, "shutting down", {{"signal", std::to_string(received)}});
   service.begin_shutdown();
   server.begin_drain();
+  log_event(LogLevel::info, "shutting down", {{"signal", std::to_string(received)}});
   // A second SIGTERM or SIGINT (an impatient operator) stops at once: everything acknowledged
   // is in the WAL already (in memory mode, what is unpersisted is lost, as at the grace's end).
   std::thread impatient([signals] {

@@ -350,8 +350,19 @@ class CatalogReloadTest(ServiceTestCase, ApiAssertions):
         self.assertEqual((now["catalog_entry_id"], now["match_type"], now["matched_on"], now["max_attempts"]),
                          ("foo_new", "exact", "FOO_NEW_CODE", 3))
 
-        # The retry answers the stored miss: no detail of the entry that matches it now.
-        for _ in range(2):  # from the process's cache, then once stored
+        # The retry answers the stored miss: no detail of the entry that matches it now — from
+        # the process's cache, and after a restart from the database.
+        for restart in (False, True):
+            if restart:
+                self.wait_persisted(2)
+                self.assertEqual(self.server.stop(), 0, self.server.read_log())
+                self.api.close()
+                self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
+                                     workdir=self.server.workdir)
+                self.server.start()
+                self.addCleanup(self.server.stop)
+                self.api = self.server.client()
+                self.addCleanup(self.api.close)
             again = self.api.post(API + "/failures", failure("run-x", "FOO_NEW_CODE", "an odd thing"),
                                   headers=key)
             self.assertEqual(again.status, 202, again)
@@ -361,7 +372,6 @@ class CatalogReloadTest(ServiceTestCase, ApiAssertions):
             self.assertEqual((item["match_type"], item["catalog_entry_id"], item["matched_on"],
                               item["max_attempts"], item["initial_backoff_ms"], item["runbook_url"]),
                              ("miss", None, None, None, None, None))
-            self.wait_persisted(2)
 
         # A catalog with a duplicate id is refused whole; the one loaded stays and still matches.
         broken = dict(added)
