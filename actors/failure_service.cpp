@@ -163,7 +163,7 @@ class FailureService::Impl {
       if (!job->keys[i]) continue;
       const auto tenant = job->inputs[i].tenant_id.value_or(std::string(kDefaultTenant));
       if (auto hit = idempotency_.find(tenant, *job->keys[i])) {
-        if (!replay_or_refuse(*job, i, std::move(*hit))) return;
+        if (!replay_or_refuse(*job, i, std::move(*hit), /*cached=*/true)) return;
       } else {
         unknown.push_back(i);
       }
@@ -192,7 +192,8 @@ class FailureService::Impl {
     auto looked_up = [this, job, unknown, found](Status ran) {
       if (ran) {
         for (std::size_t k = 0; k < unknown.size(); ++k) {
-          if ((*found)[k] && !replay_or_refuse(*job, unknown[k], std::move(*(*found)[k]))) {
+          if ((*found)[k] &&
+              !replay_or_refuse(*job, unknown[k], std::move(*(*found)[k]), /*cached=*/false)) {
             return;
           }
         }
@@ -205,12 +206,12 @@ class FailureService::Impl {
   /// Input `i`'s key names `owner` already: the same failure again is a retry, answered with
   /// the first; another failure under that key refuses the whole request (422), so no caller
   /// believes it stored a failure that was dropped. False when the job was refused.
-  static bool replay_or_refuse(IngestJob& job, std::size_t i, FailureRecord owner) {
+  static bool replay_or_refuse(IngestJob& job, std::size_t i, FailureRecord owner, bool cached) {
     if (!same_reported_failure(to_failure_record(job.inputs[i], {}, 0), owner)) {
       job.complete(job.key_reused(i));
       return false;
     }
-    job.set_replay(i, std::move(owner));
+    job.set_replay(i, std::move(owner), cached);
     return true;
   }
 

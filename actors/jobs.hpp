@@ -74,9 +74,14 @@ class IngestJob {
   /// Set before matching for inputs already answered by an earlier request; empty (not
   /// sized) when there are none, which is the common case.
   std::vector<std::optional<FailureRecord>> replays;
-  void set_replay(std::size_t i, FailureRecord record) {
+  /// Per input: its replay came from this process's cache (so it may name a failure still on
+  /// its way to the log, which the persister checks again), not from the database.
+  std::vector<bool> replay_cached;
+  void set_replay(std::size_t i, FailureRecord record, bool cached) {
     if (replays.size() < inputs.size()) replays.resize(inputs.size());
+    if (replay_cached.size() < inputs.size()) replay_cached.resize(inputs.size());
     replays[i] = std::move(record);
+    replay_cached[i] = cached;
   }
 
  private:

@@ -208,6 +208,7 @@ PersisterState::~PersisterState() {
   for (const auto& sync : syncing) forget_unanswered_keys(ctx, sync.group);
   if (ctx->options.durability == PipelineDurability::memory && !losses_counted &&
       !pending.empty()) {
+    for (const auto& p : pending) ctx->idempotency.erase_owner(p.record);
     // A drain that ran out of time is a shutdown's loss; anything else, the actor's death.
     ctx->metrics.persist_dropped(
         draining ? Metrics::DropReason::shutdown : Metrics::DropReason::restart, pending.size());
@@ -669,21 +670,32 @@ void try_flush(Self self, PipelineContext* ctx) {
     if (!breaker) {
       PersistOutcome gone;
       gone.error = "breaker unavailable";
+      if (memory_mode(ctx)) {
+        for (const auto& r : batch->rows) ctx->idempotency.erase_owner(r);
+      }
       on_outcome(self, ctx, first, last, rows, started, gone);
       return;
     }
+    // Memory mode drops a batch the database does not take: its keys must go with it.
+    PersistBatchPtr dropped_if_refused = memory_mode(ctx) ? batch : nullptr;
+    auto forget_dropped = [ctx, dropped_if_refused](const PersistOutcome& outcome) {
+      if (!dropped_if_refused || outcome.status == PersistOutcome::Status::stored) return;
+      for (const auto& r : dropped_if_refused->rows) ctx->idempotency.erase_owner(r);
+    };
     // The breaker answers within the persist timeout; this bound only guards a lost reply.
     const auto guard = std::chrono::microseconds(2 * ctx->options.persist_timeout + 1'000'000);
     self->request<caf::message_priority::high>(breaker, guard, persist_atom::value,
                                                PersistBatchPtr(std::move(batch)))
         .then(
             [=](const PersistOutcome& outcome) {
+              forget_dropped(outcome);
               on_outcome(self, ctx, first, last, rows, started, outcome);
             },
             [=](caf::error& err) {
               PersistOutcome lost;
               lost.status = PersistOutcome::Status::timed_out;
               lost.error = self->system().render(err);
+              forget_dropped(lost);
               on_outcome(self, ctx, first, last, rows, started, lost);
             });
   }
@@ -697,8 +709,23 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   auto& fresh = st.fresh;  // reused from job to job
   fresh.clear();
   std::optional<std::size_t> reused;  // an input whose key another failure took meanwhile
+  bool vanished = false;              // a cached replay's failure was refused meanwhile
   for (std::size_t i = 0; i < out.records.size(); ++i) {
-    if (out.replayed[i]) continue;
+    if (out.replayed[i]) {
+      // A replay read from the cache on an HTTP thread may name a failure this thread has
+      // refused since (its key left the cache): nothing holds it, so no 202 may name it.
+      if (i < job->replay_cached.size() && job->replay_cached[i]) {
+        const auto& r = out.records[i];
+        const auto owner = r.idempotency_key
+                               ? ctx->idempotency.find(r.tenant_id, *r.idempotency_key)
+                               : std::nullopt;
+        if (!owner || owner->id != r.id) {
+          vanished = true;
+          break;
+        }
+      }
+      continue;
+    }
     if (out.records[i].idempotency_key) {
       auto owner = ctx->idempotency.insert_if_absent(out.records[i]);
       if (owner.id != out.records[i].id) {
@@ -726,6 +753,11 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   if (reused) {
     forget_keys();
     job->complete(job->key_reused(*reused));
+    return;
+  }
+  if (vanished) {
+    forget_keys();
+    job->complete(Error::unavailable("the first request with this key was not accepted; retry"));
     return;
   }
   if (fresh.empty()) {

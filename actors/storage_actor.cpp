@@ -233,6 +233,7 @@ PersistOutcome store_refused_batch(PipelineContext& ctx, FailureStore& store,
       // Memory mode keeps nothing the database does not take: the refused rows are dropped
       // and counted as such; what the split stored stays stored (and is not counted lost).
       for (const auto& r : refused) {
+        ctx.idempotency.erase_owner(*r.row);
         log_event(LogLevel::error, "database refused a failure; dropped (memory durability)",
                   {{"id", r.row->id}, {"error", r.reason}, {"file_error", kept.error().message}});
       }
@@ -246,12 +247,7 @@ PersistOutcome store_refused_batch(PipelineContext& ctx, FailureStore& store,
     for (const auto& r : refused) {
       set_aside_ids().add(r.row->id);
       // A retry of its key must not be answered with a failure that is in no table.
-      if (r.row->idempotency_key) {
-        auto cached = ctx.idempotency.find(r.row->tenant_id, *r.row->idempotency_key);
-        if (cached && cached->id == r.row->id) {
-          ctx.idempotency.erase(r.row->tenant_id, *r.row->idempotency_key);
-        }
-      }
+      ctx.idempotency.erase_owner(*r.row);
       log_event(LogLevel::error, "database refused a failure; kept in the rejected-rows file",
                 {{"id", r.row->id}, {"file", file}, {"error", r.reason}});
     }

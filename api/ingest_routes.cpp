@@ -1,4 +1,7 @@
 // POST /api/v1/failures, /api/v1/failures/batch and /api/v1/match.
+#include <string_view>
+#include <unordered_map>
+
 #include "actors/failure_service.hpp"
 #include "api/api_context.hpp"
 #include "api/router.hpp"
@@ -150,6 +153,20 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                  } else {
                    keys.emplace_back();
                  }
+               }
+               // One key, one item: an event_id may not be another item's derived key.
+               std::unordered_map<std::string_view, std::size_t> seen;
+               for (std::size_t i = 0; i < keys.size(); ++i) {
+                 if (!keys[i]) continue;
+                 const auto [at, added] = seen.emplace(*keys[i], i);
+                 if (added) continue;
+                 const std::size_t other = at->second;
+                 const std::size_t named = (*inputs)[i].event_id ? i : other;
+                 return respond(problem_response(
+                     400,
+                     "items " + std::to_string(other) + " and " + std::to_string(i) +
+                         " have the same idempotency key",
+                     request.request_id, "failures[" + std::to_string(named) + "].event_id"));
                }
                auto slot = std::make_shared<std::optional<PreparedAnswer>>();
                ctx.service.ingest(std::move(*inputs), std::move(keys),

@@ -36,6 +36,15 @@ void IdempotencyCache::erase(const std::string& tenant_id, const std::string& ke
   index_.erase(it);
 }
 
+void IdempotencyCache::erase_owner(const FailureRecord& record) {
+  if (!record.idempotency_key) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = index_.find(slot(record.tenant_id, *record.idempotency_key));
+  if (it == index_.end() || it->second->second.id != record.id) return;
+  lru_.erase(it->second);
+  index_.erase(it);
+}
+
 std::size_t IdempotencyCache::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return index_.size();

@@ -26,6 +26,9 @@ class IdempotencyCache {
 
   /// Forgets a key (its failure was not accepted after all).
   void erase(const std::string& tenant_id, const std::string& key);
+  /// Forgets `record`'s key if it still names `record` (the failure is lost: dropped or set
+  /// aside), so that a retry is not answered with a failure that is in no table.
+  void erase_owner(const FailureRecord& record);
 
   std::size_t size() const;
 

@@ -415,6 +415,36 @@ TEST(FailureService, MemoryModeCountsOnlyTheRefusedRowsAsDropped) {
   f.stop(200'000);
 }
 
+TEST(FailureService, MemoryModeForgetsTheKeysOfTheFailuresItDrops) {
+  PipelineFixture f;
+  f.options().durability = PipelineDurability::memory;
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter first;
+  service.ingest({input("run-m", "RATE_LIMITED")}, {std::string("mem-key")}, first.callback());
+  ASSERT_EQ(first.wait_for(1), 1u);
+  ASSERT_TRUE(first.results()[0].ok());
+  // The database refuses the batch: memory mode drops the failure, and counts it.
+  ASSERT_TRUE(eventually([&] {
+    return f.metrics().serialize().find("failure_persist_dropped_total{reason=\"error\"} 1\n") !=
+           std::string::npos;
+  }));
+  f.store().fail_inserts = false;
+  // A retry is a new failure, stored — not a replay of the dropped one.
+  Waiter retry;
+  service.ingest({input("run-m", "RATE_LIMITED")}, {std::string("mem-key")}, retry.callback());
+  ASSERT_EQ(retry.wait_for(1), 1u);
+  ASSERT_TRUE(retry.results()[0].ok());
+  EXPECT_FALSE(retry.results()[0]->replayed[0]);
+  EXPECT_NE(retry.results()[0]->records[0].id, first.results()[0]->records[0].id);
+  const std::string id = retry.results()[0]->records[0].id;
+  EXPECT_TRUE(eventually([&] {
+    auto got = f.open_store()->get(TenantScope::all(), id);
+    return got.ok() && got->has_value();
+  }));
+  f.stop();
+}
+
 // The readiness answer is public: it says the database fails, never the database's words (they
 // can name the role, host and database).
 TEST(FailureService, ReadinessDoesNotRepeatTheStoresError) {

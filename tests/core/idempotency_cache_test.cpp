@@ -35,6 +35,23 @@ TEST(IdempotencyCache, EvictsLeastRecentlyUsed) {
   EXPECT_EQ(cache.size(), 2u);
 }
 
+TEST(IdempotencyCache, EraseOwnerForgetsAKeyOnlyWhileItNamesThatFailure) {
+  IdempotencyCache cache(10);
+  const auto first = keyed("id-1", "t", "k");
+  cache.insert_if_absent(first);
+  cache.erase_owner(keyed("id-2", "t", "k"));  // another failure with the key: kept
+  ASSERT_TRUE(cache.find("t", "k"));
+  EXPECT_EQ(cache.find("t", "k")->id, "id-1");
+  cache.erase_owner(keyed("id-1", "u", "k"));  // another tenant's key: kept
+  EXPECT_TRUE(cache.find("t", "k"));
+  cache.erase_owner(first);
+  EXPECT_FALSE(cache.find("t", "k"));
+  FailureRecord unkeyed;
+  unkeyed.id = "id-3";
+  cache.erase_owner(unkeyed);  // nothing to forget
+  EXPECT_EQ(cache.size(), 0u);
+}
+
 TEST(IdempotencyCache, UnkeyedRecordsAreNotCached) {
   IdempotencyCache cache;
   FailureRecord r;

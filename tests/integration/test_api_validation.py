@@ -181,6 +181,20 @@ class BodyValidationTest(SharedServerCase):
         self.assertEqual(len(exact), 64 * 1024)
         self.assertProblem(self.api.request("POST", API + "/failures", raw=exact), 400, "error_message")
 
+    def test_a_batch_item_may_not_take_another_items_key(self):
+        run = new_run()
+        route = "/api/v1/failures/batch"
+        # Item 1's key is derived from the header (`k-<run>:1`); item 0 names it as its event_id.
+        key = {"Idempotency-Key": "k-" + run}
+        body = {"failures": [failure(run, "A", event_id="k-%s:1" % run), failure(run, "B")]}
+        r = self.api.post(API + "/failures/batch", body, headers=key)
+        self.assertProblem(r, 400, "failures[0].event_id", "POST", route)
+        body = {"failures": [failure(run, "B"), failure(run, "A", event_id="k-%s:0" % run)]}
+        r = self.api.post(API + "/failures/batch", body, headers=key)
+        self.assertProblem(r, 400, "failures[1].event_id", "POST", route)
+        self.barrier()
+        self.assertEqual(self.listing("run_id=" + run)["total"], 0)
+
     def test_batch_bodies_may_reach_one_mebibyte(self):
         run = new_run()
         item = {"run_id": run, "error_code": "E", "error_message": "m" * 9000}
