@@ -162,7 +162,9 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   // Hours retention has begun to delete keep the rollups they had while whole: recomputing one
   // would count only what is left of it (nothing, once its rows are gone).
   const Micros start = std::max(from, oldest);
-  for (Micros step = start; step <= current && ok; step += kRollupStepHours * kMicrosPerHour) {
+  // A step that fails leaves the window where it was (it is retried next run) but does not
+  // hold the later steps: the current hour stays fresh whatever an old day costs.
+  for (Micros step = start; step <= current; step += kRollupStepHours * kMicrosPerHour) {
     const Micros to = std::min(step + kRollupStepHours * kMicrosPerHour, current + kMicrosPerHour);
     if (auto rolled = store.rollup_aggregates(step, to, now); !rolled) {
       log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});

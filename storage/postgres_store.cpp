@@ -59,6 +59,10 @@ constexpr const char* kUnmatchedKey =
 constexpr const char* kDefaultActor = "api";
 /// The least time a bulk recovery change may run (see bulk_update_recovery).
 constexpr int kBulkTimeoutMs = 60'000;
+/// The least time one step of the periodic jobs may run: a day's rollup reads every row of
+/// that day, more than the per-request timeout allows on a busy installation (the jobs run on
+/// the aggregator's own connection, not the request pool's).
+constexpr int kJobTimeoutMs = 600'000;
 
 /// The audit trail's actor of a recovery change: the API key, else what the caller wrote.
 std::string audit_actor(const RecoveryUpdate& update) {
@@ -360,10 +364,12 @@ constexpr const char* kDeleteOldFailures =
     "DELETE FROM failure_matches WHERE id IN (SELECT id FROM failure_matches"
     " WHERE created_at < $1::timestamptz ORDER BY created_at LIMIT $2::bigint)"
     " RETURNING id";
+// A key is claimed with its failure's created_at, so the keys of the failures retention deletes
+// are the keys older than the cutoff: a range of idx_fi_created_at (an OR on failure_id, which
+// no index covers, made every batch scan the whole table).
 constexpr const char* kDeleteOldKeys =
     "DELETE FROM failure_idempotency WHERE (tenant_id, idem_key) IN (SELECT tenant_id, idem_key"
-    " FROM failure_idempotency WHERE created_at < $1::timestamptz OR failure_id = ANY($2::uuid[])"
-    " LIMIT $3::bigint)";
+    " FROM failure_idempotency WHERE created_at < $1::timestamptz LIMIT $2::bigint)";
 
 // ---- Row-level security ----------------------------------------------------------------
 
@@ -797,6 +803,8 @@ class PostgresStore final : public FailureStore {
     if (end <= first_bucket) return std::int64_t{0};
     return run<std::int64_t>("rollup_aggregates", [&](pqxx::connection& c) -> Result<std::int64_t> {
       pqxx::work tx(c);
+      tx.exec("SET LOCAL statement_timeout = " +
+              std::to_string(std::max(options_.statement_timeout_ms, kJobTimeoutMs)));
       admit_tenant(tx, kAllTenants);  // rollups span every tenant
       SqlParams{timestamp(first_bucket), timestamp(end)}.exec(tx, kDeleteAggregates);
       const auto written = SqlParams{timestamp(first_bucket), timestamp(end), timestamp(now)}.exec(
@@ -864,14 +872,14 @@ class PostgresStore final : public FailureStore {
     if (batch_limit <= 0) return std::int64_t{0};
     return run<std::int64_t>("delete_older_than", [&](pqxx::connection& c) -> Result<std::int64_t> {
       pqxx::work tx(c);
+      tx.exec("SET LOCAL statement_timeout = " +
+              std::to_string(std::max(options_.statement_timeout_ms, kJobTimeoutMs)));
       admit_tenant(tx, kAllTenants);  // retention spans every tenant
       const auto deleted =
           SqlParams{timestamp(cutoff), number(batch_limit)}.exec(tx, kDeleteOldFailures);
-      std::string ids = "{";
-      for (const auto& row : deleted) ids += (ids.size() > 1 ? "," : "") + row[0].as<std::string>();
-      ids += "}";
+      // As many keys as failures, and as many again: old keys never lag behind their failures.
       const auto key_limit = batch_limit + static_cast<std::int64_t>(deleted.size());
-      SqlParams{timestamp(cutoff), ids, number(key_limit)}.exec(tx, kDeleteOldKeys);
+      SqlParams{timestamp(cutoff), number(key_limit)}.exec(tx, kDeleteOldKeys);
       tx.commit();
       return static_cast<std::int64_t>(deleted.size());
     });
