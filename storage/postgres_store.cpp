@@ -57,6 +57,31 @@ constexpr const char* kUnmatchedKey =
     "[0-9a-f]{6,})(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'h', 'g') "
     "ELSE replace(low, chr(1), chr(1) || chr(1)) END, '[0-9]', '0', 'g')";
 constexpr const char* kDefaultActor = "api";
+/// The connection string with libpq's network timeouts added where it sets none: a server that
+/// stops answering (a partition) is noticed within about a minute, not the kernel's two hours
+/// of TCP keepalive — the leader's advisory lock goes with its session, and no call hangs on
+/// a dead socket. URI (`postgresql://…`) or key=value form.
+std::string with_network_timeouts(const std::string& url) {
+  static constexpr std::pair<const char*, const char*> kDefaults[] = {
+      {"connect_timeout", "10"},
+      {"keepalives_idle", "30"},
+      {"keepalives_interval", "10"},
+      {"keepalives_count", "3"},
+      {"tcp_user_timeout", "60000"}};
+  const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  std::string out = url;
+  for (const auto& [name, value] : kDefaults) {
+    if (url.find(name) != std::string::npos) continue;
+    if (uri) {
+      out += (out.find('?') == std::string::npos ? "?" : "&");
+    } else if (!out.empty()) {
+      out += ' ';
+    }
+    out += std::string(name) + "=" + value;
+  }
+  return out;
+}
+
 /// The least time a bulk recovery change may run (see bulk_update_recovery).
 constexpr int kBulkTimeoutMs = 60'000;
 /// The least time one step of the periodic jobs may run: a day's rollup reads every row of
@@ -982,7 +1007,7 @@ class PostgresStore final : public FailureStore {
 
   pqxx::connection& connection() {
     if (!conn_) {
-      auto c = std::make_unique<pqxx::connection>(options_.database_url);
+      auto c = std::make_unique<pqxx::connection>(with_network_timeouts(options_.database_url));
       // set_variable values are restored by libpqxx should it reconnect on its own.
       c->set_variable("TimeZone", "'UTC'");
       c->set_variable("statement_timeout", std::to_string(options_.statement_timeout_ms));
