@@ -102,20 +102,24 @@ void add_admin_routes(Router& router, ApiContext& ctx) {
         }
         // Parsing a large catalog takes a second or more: not on an HTTP thread.
         ctx.service.run_detached([&ctx, respond, request_id = request.request_id] {
-          const auto result = reload_catalog(ctx.catalog, ctx.metrics, ctx.catalog_path);
+          CatalogReload result;
+          try {
+            result = reload_catalog(ctx.catalog, ctx.metrics, ctx.catalog_path);
+          } catch (const std::exception& e) {
+            log_event(LogLevel::error, "catalog reload failed", {{"error", e.what()}});
+            return respond(problem_response(500, "internal error", request_id));
+          }
           if (!result.ok) {
-            auto response =
-                problem_response(422, "the new catalog is invalid; version " + result.version +
-                                          " stays",
-                                 request_id, "catalog");
+            auto response = problem_response(
+                422, "the new catalog is invalid; version " + result.version + " stays", request_id,
+                "catalog");
             auto body = nlohmann::json::parse(response.body);
             body["problems"] = result.problems;
             response.body = dump_json(body);
             return respond(std::move(response));
           }
-          respond(json_response(200, {{"reloaded", true},
-                                      {"version", result.version},
-                                      {"entries", result.entries}}));
+          respond(json_response(
+              200, {{"reloaded", true}, {"version", result.version}, {"entries", result.entries}}));
         });
       });
 

@@ -154,11 +154,13 @@ void add_ingest_routes(Router& router, ApiContext& ctx) {
                    keys.emplace_back();
                  }
                }
-               // One key, one item: an event_id may not be another item's derived key.
-               std::unordered_map<std::string_view, std::size_t> seen;
+               // One key, one item: an event_id may not be another item's derived key (keys
+               // are per tenant, so two tenants' items may share one).
+               std::unordered_map<std::string, std::size_t> seen;
                for (std::size_t i = 0; i < keys.size(); ++i) {
                  if (!keys[i]) continue;
-                 const auto [at, added] = seen.emplace(*keys[i], i);
+                 const auto [at, added] =
+                     seen.emplace(*(*inputs)[i].tenant_id + '\n' + *keys[i], i);
                  if (added) continue;
                  const std::size_t other = at->second;
                  const std::size_t named = (*inputs)[i].event_id ? i : other;

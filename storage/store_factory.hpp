@@ -32,4 +32,11 @@ bool is_postgres_url(const std::string& url);
 /// The URL with any password replaced by `***`, safe for logs and errors.
 std::string redact_database_url(const std::string& url);
 
+/// The libpq connection string failcat connects with: `url` (URI or key=value, as libpq parses
+/// it) with libpq's network timeouts added where neither it nor the environment sets them — a
+/// server that stops answering (a partition) is noticed within about a minute, not after the
+/// kernel's two hours of TCP keepalive. `url` unchanged when libpq cannot parse it (connecting
+/// then reports why) or when it names a service file, which may set them itself.
+std::string with_network_timeouts(const std::string& url);
+
 }  // namespace failcat

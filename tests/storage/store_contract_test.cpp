@@ -717,7 +717,15 @@ TEST_P(StoreContract, TopUnmatchedCountsEachSignatureExactly) {
       std::string(4091, 'a') + " abc123", std::string(4091, 'a') + " ab12cd",
       // Control characters a placeholder might be
       // mistaken for.
-      "\x01h here", "\x01u here", "abc123 here", id + " here"};
+      "\x01h here", "\x01u here", "abc123 here", id + " here",
+      // Capitals beside ids in a non-ASCII message.
+      "\xc3\x9c"
+      "berlauf: ID1234abcd",
+      "\xc3\x9c"
+      "berlauf: ID5678beef",
+      "\xc3\x9c"
+      "berlauf: id9999abcd",
+      e + " REQ" + id, e + " REQ" + id2};
   std::vector<FailureRecord> rows;
   std::vector<UnmatchedMessageCount> exact;
   for (std::size_t i = 0; i < messages.size(); ++i) {
@@ -1048,6 +1056,31 @@ TEST(StoreFactory, RedactsPasswords) {
   EXPECT_EQ(redact_database_url("postgresql://db/x?password=s3cret&sslmode=require"),
             "postgresql://db/x?password=***&sslmode=require");
   EXPECT_FALSE(open_store(StoreOptions{"mysql://x", "", 1000, "t"}).ok());
+}
+
+TEST(StoreFactory, ConnectionsGetNetworkTimeoutsTheUrlDoesNotSet) {
+  const auto has = [](const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+  };
+  // A URI, its parts as libpq reads them (a percent-encoded `?` in the password stays one).
+  std::string c = with_network_timeouts("postgresql://u:p%3Fq@db:5433/x?sslmode=require");
+  for (const char* part :
+       {"user='u'", "password='p?q'", "host='db'", "port='5433'", "dbname='x'", "sslmode='require'",
+        "connect_timeout='10'", "keepalives_idle='30'", "keepalives_interval='10'",
+        "keepalives_count='3'", "tcp_user_timeout='60000'"}) {
+    EXPECT_TRUE(has(c, part)) << part << " in " << c;
+  }
+  // What the URL sets stays as it is, once; quotes and backslashes are escaped.
+  c = with_network_timeouts("host=db keepalives_idle=5 password='a\\'b\\\\c'");
+  EXPECT_TRUE(has(c, "keepalives_idle='5'")) << c;
+  EXPECT_FALSE(has(c, "keepalives_idle='30'")) << c;
+  EXPECT_TRUE(has(c, "password='a\\'b\\\\c'")) << c;
+  EXPECT_TRUE(has(c, "tcp_user_timeout='60000'")) << c;
+  c = with_network_timeouts("postgres://db/x?");
+  EXPECT_TRUE(has(c, "dbname='x'") && has(c, "connect_timeout='10'")) << c;
+  // A service file may set them; what libpq cannot parse is left for it to report.
+  EXPECT_EQ(with_network_timeouts("service=failcat"), "service=failcat");
+  EXPECT_EQ(with_network_timeouts("host=db nosuchoption=1"), "host=db nosuchoption=1");
 }
 
 }  // namespace
