@@ -194,6 +194,13 @@ class BodyValidationTest(SharedServerCase):
         self.assertProblem(r, 400, "failures[1].event_id", "POST", route)
         self.barrier()
         self.assertEqual(self.listing("run_id=" + run)["total"], 0)
+        # Keys are per tenant: another tenant's item may hold that key.
+        a, b = new_tenant(), new_tenant()
+        body = {"failures": [failure(run, "A", event_id="k-%s:1" % run, tenant_id=a),
+                             failure(run, "A", tenant_id=b)]}
+        r = self.api.post(API + "/failures/batch", body, headers=key)
+        self.assertEqual(r.status, 202, r)
+        self.assertNotEqual(r.json()["items"][0]["id"], r.json()["items"][1]["id"])
 
     def test_batch_bodies_may_reach_one_mebibyte(self):
         run = new_run()
