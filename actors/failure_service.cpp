@@ -135,18 +135,26 @@ class FailureService::Impl {
     return left;
   }
 
-  void ingest(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
-              IngestJob::Callback done, IngestJob::Prepare prepare) {
+  /// Takes an in-flight slot for an ingest or a match (they share the matchers), or says why
+  /// not: the service is stopping, or FAILCAT_MAX_INFLIGHT requests are in flight already.
+  std::optional<Error> admit() {
     if (status_.shutting_down) {
       ctx_.metrics.rejected(Metrics::RejectReason::shutting_down);
-      done(Error{ErrorKind::overloaded, "shutting down", {}});
-      return;
+      return Error{ErrorKind::overloaded, "shutting down", {}};
     }
     const auto max = static_cast<std::int64_t>(ctx_.options.max_inflight);
     if (status_.inflight.fetch_add(1) >= max) {
       status_.inflight.fetch_sub(1);
       ctx_.metrics.rejected(Metrics::RejectReason::overloaded);
-      done(Error{ErrorKind::overloaded, "too many failures in flight", {}});
+      return Error{ErrorKind::overloaded, "too many requests in flight", {}};
+    }
+    return std::nullopt;
+  }
+
+  void ingest(std::vector<FailureInput> inputs, std::vector<std::optional<std::string>> keys,
+              IngestJob::Callback done, IngestJob::Prepare prepare) {
+    if (auto refused = admit()) {
+      done(std::move(*refused));
       return;
     }
     PipelineStatus* status = &status_;
@@ -227,16 +235,8 @@ class FailureService::Impl {
 
   void match(FailureInput input, MatchJob::Done done, MatchJob::Refused refused) {
     // Bounded like ingest, which shares the matchers: a flood of matches waits in no mailbox.
-    if (status_.shutting_down) {
-      ctx_.metrics.rejected(Metrics::RejectReason::shutting_down);
-      refused(Error{ErrorKind::overloaded, "shutting down", {}});
-      return;
-    }
-    const auto max = static_cast<std::int64_t>(ctx_.options.max_inflight);
-    if (status_.inflight.fetch_add(1) >= max) {
-      status_.inflight.fetch_sub(1);
-      ctx_.metrics.rejected(Metrics::RejectReason::overloaded);
-      refused(Error{ErrorKind::overloaded, "too many requests in flight", {}});
+    if (auto error = admit()) {
+      refused(*error);
       return;
     }
     PipelineStatus* status = &status_;

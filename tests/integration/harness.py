@@ -281,6 +281,17 @@ class ServiceTestCase(unittest.TestCase):
         self.api = self.server.client()
         self.addCleanup(self.api.close)
 
+    def restart(self):
+        """Stops the server (it must exit 0) and starts another on its files and database."""
+        self.assertEqual(self.server.stop(), 0, self.server.read_log())
+        self.api.close()
+        self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
+                             workdir=self.server.workdir)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.api = self.server.client()
+        self.addCleanup(self.api.close)
+
     def ingest(self, body=None, expect=202, **kw):
         r = self.api.post("/api/v1/failures", body if body is not None else failure(), **kw)
         self.assertEqual(r.status, expect, r)

@@ -241,16 +241,6 @@ class IngestTest(SharedServerCase):
 
 
 class IdempotencyAcrossRestartTest(ServiceTestCase, ApiAssertions):
-    def restart(self):
-        self.assertEqual(self.server.stop(), 0, self.server.read_log())
-        self.api.close()
-        self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
-                             workdir=self.server.workdir)
-        self.server.start()
-        self.addCleanup(self.server.stop)
-        self.api = self.server.client()
-        self.addCleanup(self.api.close)
-
     def test_a_retry_after_a_restart_gets_the_first_answer(self):
         key = {"Idempotency-Key": "restart-key"}
         first = self.ingest(failure("run-r", "RATE_LIMITED"), headers=key)
@@ -355,14 +345,7 @@ class CatalogReloadTest(ServiceTestCase, ApiAssertions):
         for restart in (False, True):
             if restart:
                 self.wait_persisted(2)
-                self.assertEqual(self.server.stop(), 0, self.server.read_log())
-                self.api.close()
-                self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
-                                     workdir=self.server.workdir)
-                self.server.start()
-                self.addCleanup(self.server.stop)
-                self.api = self.server.client()
-                self.addCleanup(self.api.close)
+                self.restart()
             again = self.api.post(API + "/failures", failure("run-x", "FOO_NEW_CODE", "an odd thing"),
                                   headers=key)
             self.assertEqual(again.status, 202, again)

@@ -74,6 +74,14 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     return r;
   }
 
+  /// Tenant A's stats of the hour before kNow, with `top_n` entries per list.
+  Result<FailureStats> last_hour_stats(std::size_t top_n) {
+    StatsQuery q;
+    q.since = kNow - kMicrosPerHour;
+    q.top_n = top_n;
+    return store_->stats(TenantScope::only(kTenantA), q);
+  }
+
   void insert(const std::vector<FailureRecord>& rows) {
     auto inserted = store_->insert_batch(rows);
     ASSERT_TRUE(inserted.ok()) << inserted.error().message;
@@ -654,10 +662,7 @@ TEST_P(StoreContract, TopUnmatchedSamplesTheMostFrequentMessageAndBreaksTiesByBy
     rows.push_back(miss(kNow + 20, std::string("gone ") + code, code));
   }
   insert(rows);
-  StatsQuery q;
-  q.since = kNow - kMicrosPerHour;
-  q.top_n = 10;
-  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  auto stats = last_hour_stats(10);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   ASSERT_GE(stats->top_unmatched.size(), 1u);
   EXPECT_EQ(stats->top_unmatched[0].count, 5);
@@ -683,10 +688,7 @@ TEST_P(StoreContract, TopUnmatchedCountsIdVariantsPastTheGroupCap) {
   }
   rows.push_back(miss(kNow, "disk quota exceeded", "DISK"));
   insert(rows);
-  StatsQuery q;
-  q.since = kNow - kMicrosPerHour;
-  q.top_n = 10;
-  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  auto stats = last_hour_stats(10);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   ASSERT_EQ(stats->top_unmatched.size(), 3u);
   EXPECT_EQ(stats->top_unmatched[0].signature, "request req_<hex> failed");
@@ -736,10 +738,7 @@ TEST_P(StoreContract, TopUnmatchedCountsEachSignatureExactly) {
     exact.push_back({"MIXED", messages[i], times});
   }
   insert(rows);
-  StatsQuery q;
-  q.since = kNow - kMicrosPerHour;
-  q.top_n = 100;
-  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  auto stats = last_hour_stats(100);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   std::map<std::string, std::int64_t> got, want;
   for (const auto& s : stats->top_unmatched) got[s.signature] = s.count;
@@ -767,10 +766,7 @@ TEST_P(StoreContract, TopUnmatchedCountsEveryVariantOfASignature) {
   for (int i = 0; i < 3; ++i) rows.push_back(miss(kNow + 9'000 + i, "", "NO_TEXT_B"));
   insert(rows);
 
-  StatsQuery q;
-  q.since = kNow - kMicrosPerHour;
-  q.top_n = 10;
-  auto stats = store_->stats(TenantScope::only(kTenantA), q);
+  auto stats = last_hour_stats(10);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   ASSERT_EQ(stats->top_unmatched.size(), 4u);
   const auto& top = stats->top_unmatched;
