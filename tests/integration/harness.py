@@ -281,9 +281,13 @@ class ServiceTestCase(unittest.TestCase):
         self.api = self.server.client()
         self.addCleanup(self.api.close)
 
-    def restart(self):
-        """Stops the server (it must exit 0) and starts another on its files and database."""
-        self.assertEqual(self.server.stop(), 0, self.server.read_log())
+    def restart(self, kill9=False):
+        """Stops the server (it must exit 0), or kills it with SIGKILL, and starts another on
+        its files and database."""
+        if kill9:
+            self.server.kill9()
+        else:
+            self.assertEqual(self.server.stop(), 0, self.server.read_log())
         self.api.close()
         self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
                              workdir=self.server.workdir)

@@ -10,7 +10,7 @@ import unittest
 import uuid
 
 from api_case import API, ApiAssertions, SharedServerCase, StoreSql, new_run, new_tenant
-from harness import CATALOG, DEFAULT_TENANT, ServiceTestCase, Server, failure
+from harness import CATALOG, DEFAULT_TENANT, ServiceTestCase, failure
 
 
 class IngestTest(SharedServerCase):
@@ -283,15 +283,7 @@ class IdempotencyAcrossRestartTest(ServiceTestCase, ApiAssertions):
     def test_a_retry_after_a_crash_gets_the_first_answer(self):
         key = {"Idempotency-Key": "crash-key"}
         first = self.ingest(failure("run-c", "RATE_LIMITED"), headers=key)
-        self.server.kill9()
-        self.server.log.close()
-        self.api.close()
-        self.server = Server(self.backend, env=dict(self.server_env), database=self.database,
-                             workdir=self.server.workdir)
-        self.server.start()
-        self.addCleanup(self.server.stop)
-        self.api = self.server.client()
-        self.addCleanup(self.api.close)
+        self.restart(kill9=True)
         # The first answer was durable in the write-ahead log; the replay stores it once.
         self.wait_persisted(1)
         again = self.ingest(failure("run-c", "RATE_LIMITED"), headers=key)
