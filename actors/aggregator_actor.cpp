@@ -163,14 +163,23 @@ bool run_jobs(Self self, PipelineContext* ctx) {
   // would count only what is left of it (nothing, once its rows are gone).
   const Micros start = std::max(from, oldest);
   // A step that fails leaves the window where it was (it is retried next run) but does not
-  // hold the later steps: the current hour stays fresh whatever an old day costs.
+  // hold the later steps, nor their exports: the current hour stays fresh whatever an old day
+  // costs.
+  std::vector<std::pair<Micros, Micros>> failed_steps;
   for (Micros step = start; step <= current; step += kRollupStepHours * kMicrosPerHour) {
     const Micros to = std::min(step + kRollupStepHours * kMicrosPerHour, current + kMicrosPerHour);
     if (auto rolled = store.rollup_aggregates(step, to, now); !rolled) {
       log_event(LogLevel::warn, "aggregator: rollup failed", {{"error", rolled.error().message}});
       ok = false;
+      failed_steps.emplace_back(step, to);
     }
   }
+  const auto rolled_up = [&](Micros hour) {
+    for (const auto& [from_hour, to_hour] : failed_steps) {
+      if (hour >= from_hour && hour < to_hour) return false;
+    }
+    return true;
+  };
 
   // Every recomputed hour that holds rows, one query each; the current and the previous hour
   // always. An hour whose rows the limit cut is not written (and not marked final below).
@@ -197,14 +206,14 @@ bool run_jobs(Self self, PipelineContext* ctx) {
     }
     return Exported::yes;
   };
-  const bool ok_before_exports = ok;
   if (!o.export_dir.empty()) {
     for (Micros hour : recovered) {
       const Exported exported = export_one(hour);
       if (exported != Exported::yes) recovered_ok = false;
       if (exported == Exported::unreadable) break;
     }
-    for (Micros hour = start; hour <= current && ok_before_exports; hour += kMicrosPerHour) {
+    for (Micros hour = start; hour <= current; hour += kMicrosPerHour) {
+      if (!rolled_up(hour)) continue;  // its rollup is stale: exported once recomputed
       const Exported exported = export_one(hour);
       if (exported != Exported::yes) ok = false;
       if (exported == Exported::unreadable) break;

@@ -1304,6 +1304,33 @@ TEST(FailureService, ABacklogDrainsOverHalfTheConnections) {
   EXPECT_EQ(f.store().most_inserting.load(), 2);
 }
 
+TEST(FailureService, AnOldRollupStepThatFailsHoldsNeitherTheCurrentHourNorItsExport) {
+  PipelineFixture f;
+  f.options().aggregate_interval = 100'000;
+  f.options().export_dir = f.dir() + "/exports";
+  const Micros current = floor_hour(SystemClock().now());
+  // The first run looks 48 hours back: its older days fail (a statement timeout), the day
+  // holding the current hour does not.
+  f.store().fail_rollups_before = current - kMicrosPerHour;
+  auto& service = f.start();
+  Waiter w;
+  service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 1; }));
+  const std::string t = format_rfc3339(current);
+  const std::string file = f.options().export_dir + "/aggregates-" + t.substr(0, 4) +
+                           t.substr(5, 2) + t.substr(8, 2) + "T" + t.substr(11, 2) + ".ndjson";
+  ASSERT_TRUE(eventually([&] {
+    std::ifstream in(file);
+    std::string line;
+    return std::getline(in, line) && line.find("RATE_LIMITED") != std::string::npos;
+  })) << file;
+  // The failing days are retried on every run (the window did not move past them).
+  const int rollups = f.store().rollups.load();
+  ASSERT_TRUE(eventually([&] { return f.store().rollups.load() >= rollups + 3; }));
+  f.stop();
+}
+
 TEST(FailureService, NothingTouchesTheDatabaseWhileTheBreakerIsolatesIt) {
   PipelineFixture f;
   f.options().aggregate_interval = 100'000;

@@ -32,6 +32,8 @@ struct StoreBehaviour {
   std::atomic<int> recovery_stall_ms{0};  ///< Sleep this long before each recovery change.
   std::atomic<int> inserts{0};
   std::atomic<int> rollups{0};         ///< Calls of rollup_aggregates.
+  /// rollup_aggregates fails for a range that starts before this time (0: never).
+  std::atomic<Micros> fail_rollups_before{0};
   std::atomic<int> inserting{0};       ///< Inserts running now.
   std::atomic<int> most_inserting{0};  ///< The most that ever ran at once.
 
@@ -116,6 +118,9 @@ class FlakyStore final : public FailureStore {
   }
   Result<std::int64_t> rollup_aggregates(Micros from, Micros to, Micros now) override {
     ++b_.rollups;
+    if (from < b_.fail_rollups_before.load()) {
+      return Error::unavailable("canceling statement due to statement timeout");
+    }
     return inner_->rollup_aggregates(from, to, now);
   }
   Result<std::vector<Micros>> hours_recovered_within(Micros window, std::int64_t limit) override {
