@@ -158,9 +158,13 @@ struct PersisterState {
   /// Rows ready to persist, contiguous from `next_send_lsn` (the rest is only in the WAL).
   std::deque<Pending> pending;
   std::uint64_t next_send_lsn = 1;
-  std::uint64_t memory_lsn = 0;                     ///< Memory mode: positions handed out so far.
-  std::map<std::uint64_t, std::uint64_t> inflight;  ///< first → last LSN of batches out.
-  std::uint64_t stored_through = 0;                 ///< Every row up to here is in the database.
+  std::uint64_t memory_lsn = 0;  ///< Memory mode: positions handed out so far.
+  /// first → last LSN of each batch out. A multimap: after a failed batch the rows are sent
+  /// again from its first one, and a resent batch may start where one still in flight does
+  /// (a map entry would be overwritten, and that batch's outcome would erase the other's, so
+  /// `stored_through` could pass rows still out).
+  std::multimap<std::uint64_t, std::uint64_t> inflight;
+  std::uint64_t stored_through = 0;  ///< Every row up to here is in the database.
   bool flush_armed = false;
   bool checkpoint_armed = false;
   Micros retry_not_before = 0;
@@ -515,7 +519,12 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
                 std::size_t rows, std::chrono::steady_clock::time_point started,
                 const PersistOutcome& outcome) {
   auto& st = self->state;
-  st.inflight.erase(first);
+  for (auto [it, end] = st.inflight.equal_range(first); it != end; ++it) {
+    if (it->second == last) {
+      st.inflight.erase(it);
+      break;
+    }
+  }
   const Micros now = ctx->clock.steady();
   if (outcome.status == PersistOutcome::Status::stored) {
     st.probing = false;
@@ -553,7 +562,6 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
                                         ? st.next_send_lsn
                                         : std::min(st.inflight.begin()->first, st.next_send_lsn);
   st.stored_through = std::max(st.stored_through, lowest_open - 1);
-  (void)last;
   arm_checkpoint(self);
   publish(self, ctx);
   try_flush(self, ctx);
@@ -661,7 +669,7 @@ void try_flush(Self self, PipelineContext* ctx) {
       if (!p.record.id.empty()) batch->rows.push_back(std::move(p.record));
     }
     st.next_send_lsn = batch->last_lsn + 1;
-    st.inflight[batch->first_lsn] = batch->last_lsn;
+    st.inflight.emplace(batch->first_lsn, batch->last_lsn);
     auto breaker = ctx->directory.breaker();
     const std::uint64_t first = batch->first_lsn;
     const std::uint64_t last = batch->last_lsn;
