@@ -387,9 +387,10 @@ Status Wal::recover() {
   if (ec) return Error::unavailable("wal: cannot list " + options_.dir + ": " + ec.message());
   std::sort(found.begin(), found.end());
 
-  bool removed_files = false;
-  bool tail_clean = false;               // the last kept segment may be appended to
-  std::uint64_t removed_tail_start = 0;  // LSNs of a removed torn segment are not reused
+  bool tail_clean = false;  // the last kept segment may be appended to
+  // The first LSN of a removed torn segment: numbering goes on from there (nothing in it was
+  // acknowledged, its header never synced), so the sequence has no gap.
+  std::uint64_t removed_tail_start = 0;
   for (std::size_t i = 0; i < found.size(); ++i) {
     const bool last = i + 1 == found.size();
     Segment seg;
@@ -434,7 +435,6 @@ Status Wal::recover() {
         recovery_.torn_bytes_dropped += seg.file_bytes;
         recovery_.torn_segment_removed = true;
         removed_tail_start = seg.start_lsn;
-        removed_files = true;
         continue;
       }
       recovery_.corruptions.push_back(
@@ -486,6 +486,16 @@ Status Wal::recover() {
         tail_clean = false;
       }
     }
+    // What was read may be only in the page cache (the process that wrote it died before its
+    // group's fsync returned, or a rename before its directory fsync): the records it holds
+    // are about to be treated as durable — answered to retries, appended after — so make them
+    // so.
+    if (seg.end_lsn > persisted_lsn_ &&
+        (options_.datasync ? (*options_.datasync)(fd) : ::fdatasync(fd)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return io_error("cannot fdatasync", seg.path, err);
+    }
     ::close(fd);
     segments_.push_back(std::move(seg));
   }
@@ -503,7 +513,6 @@ Status Wal::recover() {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       return io_error("cannot remove", path, errno);
     }
-    removed_files = true;
   }
 
   std::uint64_t last_lsn = persisted_lsn_;
@@ -528,9 +537,10 @@ Status Wal::recover() {
          !(active_ && segments_.size() == 1)) {
     if (auto retired = retire(segments_.front()); !retired) return retired;
     segments_.pop_front();
-    removed_files = true;
   }
-  if (removed_files && ::fsync(dir_fd_) != 0) return io_error("cannot fsync", options_.dir, errno);
+  // Always: a segment renamed from a spare by the previous process may not have reached the
+  // directory on disk yet, and this process appends to it without another rename.
+  if (::fsync(dir_fd_) != 0) return io_error("cannot fsync", options_.dir, errno);
   return ok_status();
 }
 
