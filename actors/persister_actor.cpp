@@ -22,6 +22,7 @@
 #include <map>
 
 #include "actors/pipeline_context.hpp"
+#include "actors/side_file.hpp"
 #include "config/logging.hpp"
 #include "core/batch_policy.hpp"
 #include "core/catalog.hpp"
@@ -97,6 +98,8 @@ wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer, c
 }
 
 constexpr Micros kCheckpointDelay = 1'000'000;
+/// Beside the log: records that passed their CRC but this build cannot decode.
+constexpr char kUndecodableRecordsFile[] = "undecodable-records.ndjson";
 constexpr Micros kFailureBackoff = 200'000;
 constexpr Micros kMinRejectBackoff = 100'000;
 /// How often a persister with rows to send looks whether an operator released a breaker
@@ -178,6 +181,8 @@ struct PersisterState {
   bool drain_pending = false;
   /// Memory mode: the drain counted what it left behind as dropped.
   bool losses_counted = false;
+  /// The last undecodable record set aside (a re-read after a failed batch finds it again).
+  std::uint64_t undecodable_kept_through = 0;
   PipelineContext* ctx = nullptr;
   static inline const char* name = "failcat.persister";
 
@@ -610,11 +615,35 @@ std::vector<Pending> take_batch(Self self, PipelineContext* ctx, std::uint64_t e
   for (auto& rec : *records) {
     if (rec.lsn < st.next_send_lsn || rec.lsn > end) continue;
     auto decoded = decode_failure(rec.payload);
+    if (!decoded && rec.lsn <= st.undecodable_kept_through) {
+      rows.push_back(Pending{rec.lsn, FailureRecord{}, 0});
+      continue;
+    }
     if (!decoded) {
-      // It passed its CRC, so this is a format this build cannot read: keep going.
-      log_event(LogLevel::error, "undecodable wal record skipped",
-                {{"lsn", std::to_string(rec.lsn)}});
+      // It passed its CRC, so this is a format this build cannot read (a log a newer build
+      // wrote before a rollback): its bytes are set aside durably before the log may go past
+      // it. Until they are, the drain stops here and the record stays in the log.
+      static constexpr char kHex[] = "0123456789abcdef";
+      std::string hex;
+      hex.reserve(rec.payload.size() * 2);
+      for (unsigned char c : rec.payload) {
+        hex += kHex[c >> 4];
+        hex += kHex[c & 15];
+      }
+      nlohmann::json line = {{"lsn", rec.lsn},
+                             {"payload_hex", std::move(hex)},
+                             {"set_aside_at", format_rfc3339(ctx->clock.now())}};
+      if (auto kept =
+              append_durably(ctx->options.wal_dir, kUndecodableRecordsFile, line.dump() + "\n");
+          !kept) {
+        log_event(LogLevel::error, "undecodable wal record could not be set aside; drain waits",
+                  {{"lsn", std::to_string(rec.lsn)}, {"error", kept.error().message}});
+        break;
+      }
+      log_event(LogLevel::error, "undecodable wal record set aside",
+                {{"lsn", std::to_string(rec.lsn)}, {"file", kUndecodableRecordsFile}});
       ctx->metrics.persist_dropped(Metrics::DropReason::wal_error);
+      st.undecodable_kept_through = rec.lsn;
       rows.push_back(Pending{rec.lsn, FailureRecord{}, 0});
       continue;
     }

@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "actors/pipeline_context.hpp"
+#include "actors/side_file.hpp"
 #include "config/logging.hpp"
 #include "core/failure_json.hpp"
 #include "core/thread_name.hpp"
@@ -139,7 +140,6 @@ class RefusalBisection {
 /// the failure, its idempotency key, the database's reason, when) and makes them durable
 /// before the log may let them go. Storage actors append under one lock.
 Status set_aside(const PipelineContext& ctx, const std::vector<RefusedRow>& refused) {
-  static std::mutex mutex;
   std::string lines;
   const std::string at = format_rfc3339(ctx.clock.now());
   for (const auto& r : refused) {
@@ -150,43 +150,7 @@ Status set_aside(const PipelineContext& ctx, const std::vector<RefusedRow>& refu
     lines += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     lines += '\n';
   }
-  const std::filesystem::path dir(ctx.options.wal_dir);
-  const std::string path = (dir / kRejectedRowsFile).string();
-  std::lock_guard<std::mutex> lock(mutex);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const bool existed = ::access(path.c_str(), F_OK) == 0;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::unavailable("cannot open " + path + ": " + std::strerror(errno));
-  struct stat before {};
-  if (::fstat(fd, &before) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Error::unavailable("cannot stat " + path + ": " + std::strerror(err));
-  }
-  // A write cut short (a full disk) is cut back off, so the next append starts a clean line.
-  const auto fail = [&](const char* what) {
-    const int err = errno;
-    (void)::ftruncate(fd, before.st_size);
-    ::close(fd);
-    return Error::unavailable(std::string(what) + " " + path + ": " + std::strerror(err));
-  };
-  std::size_t done = 0;
-  while (done < lines.size()) {
-    const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("cannot write");
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fdatasync(fd) != 0) return fail("cannot fdatasync");
-  ::close(fd);
-  if (!existed) {
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
-    if (dir_fd >= 0) ::close(dir_fd);
-    if (!synced) return Error::unavailable("cannot fsync " + dir.string());
-  }
-  return ok_status();
+  return append_durably(ctx.options.wal_dir, kRejectedRowsFile, lines);
 }
 
 /// Refused rows of a batch beyond which the database, not the rows, is at fault (a column

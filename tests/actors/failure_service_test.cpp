@@ -16,6 +16,7 @@
 #include <set>
 
 #include "config/logging.hpp"
+#include "storage/wal.hpp"
 #include "tests/actors/pipeline_fixture.hpp"
 
 namespace failcat {
@@ -574,6 +575,35 @@ TEST(FailureService, CrashedPersisterIsRestartedAndNothingAcknowledgedIsLost) {
   EXPECT_NE(f.metrics().serialize().find("failcat_actor_restarts_total{actor=\"persister\"} 1"),
             std::string::npos)
       << f.metrics().serialize();
+}
+
+TEST(FailureService, AnUndecodableLogRecordIsSetAsideBeforeTheLogGoesPastIt) {
+  PipelineFixture f;
+  {
+    // A record this build cannot read (a newer build's, before a rollback): its CRC holds.
+    WalOptions o;
+    o.dir = f.options().wal_dir;
+    auto wal = Wal::open(o);
+    ASSERT_TRUE(wal.ok()) << wal.error().message;
+    ASSERT_TRUE((*wal)->append(std::string("\x07not a record", 13)).ok());
+    ASSERT_TRUE((*wal)->sync().ok());
+  }
+  auto& service = f.start();
+  Waiter w;
+  service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 1; }));
+  const std::string file = f.options().wal_dir + "/undecodable-records.ndjson";
+  std::ifstream in(file);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line)) << file;
+  const auto kept = nlohmann::json::parse(line);
+  EXPECT_EQ(kept["lsn"], 1);
+  EXPECT_EQ(kept["payload_hex"], "076e6f742061207265636f7264");
+  EXPECT_FALSE(std::getline(in, line));  // once
+  EXPECT_NE(f.metrics().serialize().find("failure_persist_dropped_total{reason=\"wal_error\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(f.stop(), 0u);
 }
 
 TEST(FailureService, CrashedStorageActorIsReplaced) {

@@ -1,0 +1,55 @@
+#include "actors/side_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+namespace failcat {
+
+Status append_durably(const std::string& dir_name, const char* file, const std::string& lines) {
+  const std::filesystem::path dir(dir_name);
+  const std::string path = (dir / file).string();
+  static std::mutex mutex;  // one writer at a time per process
+  std::lock_guard<std::mutex> lock(mutex);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const bool existed = ::access(path.c_str(), F_OK) == 0;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::unavailable("cannot open " + path + ": " + std::strerror(errno));
+  struct stat before {};
+  if (::fstat(fd, &before) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Error::unavailable("cannot stat " + path + ": " + std::strerror(err));
+  }
+  // A write cut short (a full disk) is cut back off, so the next append starts a clean line.
+  const auto fail = [&](const char* what) {
+    const int err = errno;
+    (void)::ftruncate(fd, before.st_size);
+    ::close(fd);
+    return Error::unavailable(std::string(what) + " " + path + ": " + std::strerror(err));
+  };
+  std::size_t done = 0;
+  while (done < lines.size()) {
+    const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("cannot write");
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) return fail("cannot fdatasync");
+  ::close(fd);
+  if (!existed) {
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
+    if (dir_fd >= 0) ::close(dir_fd);
+    if (!synced) return Error::unavailable("cannot fsync " + dir.string());
+  }
+  return ok_status();
+}
+
+}  // namespace failcat
