@@ -196,15 +196,20 @@ struct PersisterState {
   ~PersisterState();
 };
 
+/// Forgets the keys `job`'s own failures took (not those of its replays): it is not answered
+/// with them, so no retry may be.
+void forget_keys_of(PipelineContext* ctx, const IngestJob& job) {
+  for (std::size_t i = 0; i < job.outcome.records.size(); ++i) {
+    const auto& r = job.outcome.records[i];
+    if (!job.outcome.replayed[i] && r.idempotency_key) {
+      ctx->idempotency.erase(r.tenant_id, *r.idempotency_key);
+    }
+  }
+}
+
 void forget_unanswered_keys(PipelineContext* ctx, const SyncGroup& group) {
   for (const auto& job : group.jobs) {
-    if (job->completed()) continue;
-    for (std::size_t i = 0; i < job->outcome.records.size(); ++i) {
-      const auto& r = job->outcome.records[i];
-      if (!job->outcome.replayed[i] && r.idempotency_key) {
-        ctx->idempotency.erase(r.tenant_id, *r.idempotency_key);
-      }
-    }
+    if (!job->completed()) forget_keys_of(ctx, *job);
   }
 }
 
@@ -387,12 +392,7 @@ void fail_group(PipelineContext* ctx, SyncGroup& group, const Error& error) {
   for (auto& job : group.jobs) {
     if (job->completed()) continue;  // answered already: its records are durable
     ctx->metrics.rejected(Metrics::RejectReason::wal_failed);
-    for (std::size_t i = 0; i < job->outcome.records.size(); ++i) {
-      const auto& r = job->outcome.records[i];
-      if (!job->outcome.replayed[i] && r.idempotency_key) {
-        ctx->idempotency.erase(r.tenant_id, *r.idempotency_key);
-      }
-    }
+    forget_keys_of(ctx, *job);
     job->complete(error);
   }
   group.clear();

@@ -34,11 +34,16 @@ std::int64_t stored_count(PipelineFixture& f) {
 }
 
 /// `failcat_wal_unpersisted_bytes` as the service last published it.
-double unpersisted_bytes(PipelineFixture& f) {
-  const std::string text = f.metrics().serialize();
-  const std::string key = "\nfailcat_wal_unpersisted_bytes ";
+/// The value of one exported series (`name` or `name{labels}`), or -1 when absent.
+double metric_value(PipelineFixture& f, const std::string& series) {
+  const std::string text = "\n" + f.metrics().serialize();
+  const std::string key = "\n" + series + " ";
   const auto at = text.find(key);
   return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
+}
+
+double unpersisted_bytes(PipelineFixture& f) {
+  return metric_value(f, "failcat_wal_unpersisted_bytes");
 }
 
 /// Ingests one failure in each of `count` runs and returns how many were answered.
@@ -894,13 +899,8 @@ TEST(FailureService, MemoryModeCountsTheRowsAPersisterCrashLoses) {
   ASSERT_TRUE(service.crash_actor_for_test("persister"));
   f.store().stall_ms = 0;
   auto dropped = [&](const char* reason) {
-    const std::string text = f.metrics().serialize();
-    const std::string key =
-        std::string("failure_persist_dropped_total{reason=\"") + reason + "\"} ";
-    const auto at = text.find(key);
-    return at == std::string::npos
-               ? -1
-               : static_cast<std::int64_t>(std::stod(text.substr(at + key.size())));
+    return static_cast<std::int64_t>(
+        metric_value(f, std::string("failure_persist_dropped_total{reason=\"") + reason + "\"}"));
   };
   // Every acknowledged row is stored (the batches out) or counted lost with the persister.
   ASSERT_TRUE(eventually([&] { return dropped("restart") + stored_count(f) == 40; }))

@@ -31,7 +31,7 @@ struct StoreBehaviour {
   std::atomic<int> stall_ms{0};           ///< Sleep this long in each insert (a frozen database).
   std::atomic<int> recovery_stall_ms{0};  ///< Sleep this long before each recovery change.
   std::atomic<int> inserts{0};
-  std::atomic<int> rollups{0};         ///< Calls of rollup_aggregates.
+  std::atomic<int> rollups{0};  ///< Calls of rollup_aggregates.
   /// rollup_aggregates fails for a range that starts before this time (0: never).
   std::atomic<Micros> fail_rollups_before{0};
   std::atomic<int> inserting{0};       ///< Inserts running now.
