@@ -12,6 +12,7 @@
 // it and the one before it are durable. Checkpoints (a file write and two fsyncs, once a
 // second) run the same way on a third such actor, so no fsync ever blocks the thread that
 // appends and acknowledges.
+#include <algorithm>
 #include <array>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -917,6 +918,12 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
                    {"first_lsn", std::to_string(c.first_lost_lsn)},
                    {"last_lsn", std::to_string(c.last_lost_lsn)},
                    {"reason", c.reason}});
+        // Acknowledged rows the database never got are lost with the damaged frames.
+        const std::uint64_t first = std::max(c.first_lost_lsn, st.wal->persisted_lsn() + 1);
+        if (c.last_lost_lsn >= first) {
+          ctx->metrics.persist_dropped(Metrics::DropReason::wal_error,
+                                       static_cast<std::size_t>(c.last_lost_lsn - first + 1));
+        }
       }
       // Keys of failures still waiting in the log must answer retries after a restart too.
       auto rebuilt = st.wal->replay([&](std::uint64_t, std::string_view payload) {
