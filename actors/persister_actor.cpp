@@ -532,6 +532,8 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
     }
   }
   const Micros now = ctx->clock.steady();
+  // Stored rows, also of a batch split only in part; rows set aside or already stored are not.
+  if (outcome.inserted > 0) ctx->metrics.persisted(outcome.inserted);
   if (outcome.status == PersistOutcome::Status::stored) {
     st.probing = false;
     ctx->metrics.persist_batch(

@@ -346,8 +346,11 @@ void Metrics::persist_dropped(Metrics::DropReason reason, std::uint64_t count) {
   persist_dropped_[index_of(reason)]->Increment(static_cast<double>(count));
 }
 
-void Metrics::persist_batch(std::size_t rows, double seconds) {
+void Metrics::persisted(std::size_t rows) {
   persisted_rows_->Increment(static_cast<double>(rows));
+}
+
+void Metrics::persist_batch(std::size_t rows, double seconds) {
   persist_batch_rows_->Observe(static_cast<double>(rows));
   persist_batch_seconds_->Observe(seconds);
 }

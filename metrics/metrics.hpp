@@ -100,7 +100,10 @@ class Metrics {
   void persist_dropped(DropReason reason, std::uint64_t count = 1);
   /// One batch written: adds `rows` to `failcat_persisted_rows_total` and observes the batch
   /// size and duration histograms.
+  /// One batch the database took: `rows` sent, `seconds` to write them.
   void persist_batch(std::size_t rows, double seconds);
+  /// Rows newly written to the database (a row sent again after a restart counts once).
+  void persisted(std::size_t rows);
   /// One failed or timed-out batch write, `failcat_persist_errors_total`.
   void persist_error();
   /// Acknowledged rows the database refused as data, set aside in the rejected-rows file,

@@ -17,6 +17,7 @@ int main() {
   metrics.recovery_failed();
   metrics.persist_dropped(M::DropReason::shutdown);
   metrics.persist_batch(3, 0.004);
+  metrics.persisted(3);
   metrics.persist_error();
   metrics.breaker_transition(M::BreakerState::closed, M::BreakerState::open);
   metrics.set_wal_bytes(4096);

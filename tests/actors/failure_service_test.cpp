@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -299,6 +300,8 @@ TEST(FailureService, RowsTheDatabaseRefusesAreSetAsideAndTheRestStored) {
   EXPECT_EQ(kept, poison_ids);
   const auto text = f.metrics().serialize();
   EXPECT_NE(text.find("\nfailcat_persist_rejected_rows_total 3\n"), std::string::npos) << text;
+  // Rows set aside are not rows written to the database.
+  EXPECT_EQ(metric_value(f, "failcat_persisted_rows_total"), static_cast<double>(good_ids.size()));
   EXPECT_EQ(text.find("failcat_breaker_transitions_total{from=\"closed\",to=\"open\"} 1"),
             std::string::npos);
   EXPECT_EQ(f.stop(), 0u);
@@ -546,6 +549,48 @@ TEST(FailureService, WalBacklogSurvivesARestart) {
   f.start();
   ASSERT_TRUE(eventually([&] { return stored_count(f) == 100; }));
   expect_all_stored(f, acknowledged_ids(w));
+}
+
+TEST(FailureService, RowsLostToADamagedLogSegmentAreCountedAsDropped) {
+  PipelineFixture f;
+  f.options().wal_segment_bytes = 1024;  // the backlog spans several segments
+  auto& service = f.start();
+  f.store().fail_inserts = true;
+  Waiter w;
+  for (int group = 1; group <= 20; ++group) {  // one group at a time: a segment closes between
+    for (int i = 0; i < 5; ++i) service.ingest({input("run", "SANDBOX_DENIED")}, {}, w.callback());
+    ASSERT_EQ(w.wait_for(5u * group), 5u * group);
+  }
+  ASSERT_EQ(f.stop(200'000), 100u);
+
+  std::vector<std::filesystem::path> segments;
+  for (const auto& e : std::filesystem::directory_iterator(f.options().wal_dir)) {
+    if (e.path().filename().string().rfind("wal-", 0) == 0) segments.push_back(e.path());
+  }
+  std::sort(segments.begin(), segments.end());
+  ASSERT_GE(segments.size(), 3u);
+  {
+    // One flipped bit in an older segment: the frames from there to its end are lost.
+    std::fstream seg(segments[1], std::ios::in | std::ios::out | std::ios::binary);
+    seg.seekg(64);
+    char byte = 0;
+    seg.get(byte);
+    seg.seekp(64);
+    seg.put(static_cast<char>(byte ^ 1));
+  }
+
+  f.store().fail_inserts = false;
+  f.start();
+  const std::string dropped = "failure_persist_dropped_total{reason=\"wal_error\"}";
+  // Every acknowledged failure is either stored or counted lost.
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(f, "failcat_wal_backlog_rows") == 0 &&
+           static_cast<double>(stored_count(f)) + metric_value(f, dropped) == 100;
+  })) << stored_count(f)
+      << " stored, " << metric_value(f, dropped) << " counted lost";
+  EXPECT_GT(stored_count(f), 0);
+  EXPECT_GT(metric_value(f, dropped), 0);  // the damage cost rows
+  EXPECT_EQ(f.stop(), 0u);
 }
 
 TEST(FailureService, CrashedPersisterIsRestartedAndNothingAcknowledgedIsLost) {
