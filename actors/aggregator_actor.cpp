@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -22,8 +24,9 @@
 namespace failcat {
 namespace {
 
-constexpr std::int64_t kRetentionBatch = 1000;
-constexpr int kRetentionBatchesPerRun = 50;
+/// Retention's share of a run: it deletes until it catches up or this much time has passed,
+/// so a service taking thousands of failures a second keeps its table bounded.
+constexpr Micros kRetentionBudgetMax = 60 * kMicrosPerSecond;
 constexpr int kFirstRollupHours = 48;
 /// How far back a run reaches at most to catch up on hours it missed.
 constexpr int kMaxCatchUpHours = 7 * 24;
@@ -228,15 +231,18 @@ bool run_jobs(Self self, PipelineContext* ctx) {
 
   if (o.retention_days > 0) {
     const Micros cutoff = now - static_cast<Micros>(o.retention_days) * 24 * kMicrosPerHour;
-    for (int i = 0; i < kRetentionBatchesPerRun; ++i) {
-      auto deleted = store.delete_older_than(cutoff, kRetentionBatch);
+    const Micros budget = std::min(o.aggregate_interval / 2, kRetentionBudgetMax);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(budget);
+    const std::int64_t batch = std::max<std::int64_t>(o.retention_batch_rows, 1);
+    do {
+      auto deleted = store.delete_older_than(cutoff, batch);
       if (!deleted) {
         ok = false;
         break;
       }
       if (*deleted > 0) ctx->metrics.retention_deleted(static_cast<std::uint64_t>(*deleted));
-      if (*deleted < kRetentionBatch) break;
-    }
+      if (*deleted < batch) break;
+    } while (std::chrono::steady_clock::now() < until);
   }
 
   if (!o.webhook_url.empty()) {

@@ -38,6 +38,8 @@ struct PipelineOptions {
   std::size_t memory_rows = 50'000;
   Micros aggregate_interval = 60 * kMicrosPerSecond;
   int retention_days = 30;
+  /// Retention deletes in transactions of this many rows, as many as the run's budget allows.
+  std::int64_t retention_batch_rows = 1000;
   std::string export_dir;
   std::string webhook_url;
   std::string webhook_secret;

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "config/logging.hpp"
+#include "core/uuid.hpp"
 #include "storage/wal.hpp"
 #include "tests/actors/pipeline_fixture.hpp"
 
@@ -1404,6 +1405,41 @@ TEST(FailureService, AnOldRollupStepThatFailsHoldsNeitherTheCurrentHourNorItsExp
   const int rollups = f.store().rollups.load();
   ASSERT_TRUE(eventually([&] { return f.store().rollups.load() >= rollups + 3; }));
   f.stop();
+}
+
+// Retention deletes in bounded transactions but keeps going while it has rows to delete (it
+// deleted at most fifty batches a run, so an ingest faster than that grew the table for ever).
+TEST(FailureService, RetentionCatchesUpInOneRun) {
+  PipelineFixture f;
+  f.options().retention_days = 1;
+  f.options().retention_batch_rows = 10;
+  {
+    auto store = f.open_store();
+    ASSERT_TRUE(store->migrate().ok());
+    UuidV7Generator ids(7);
+    const Micros old = SystemClock().now() - 2 * 24 * kMicrosPerHour;
+    std::vector<FailureRecord> rows;
+    for (int i = 0; i < 1000; ++i) {
+      FailureRecord r;
+      r.id = ids.next(old / 1000);
+      r.run_id = "run-old";
+      r.tenant_id = std::string(kDefaultTenant);
+      r.error_code = "E_OLD";
+      r.error_message = "old";
+      r.match_type = "miss";
+      r.created_at = old;
+      r.updated_at = old;
+      rows.push_back(std::move(r));
+    }
+    ASSERT_TRUE(store->insert_batch(rows).ok());
+  }
+  auto& service = f.start();
+  Waiter w;
+  service.ingest({input("run-new", "RATE_LIMITED")}, {}, w.callback());
+  ASSERT_EQ(w.wait_for(1), 1u);
+  EXPECT_TRUE(eventually([&] { return stored_count(f) == 1; })) << stored_count(f) << " rows";
+  EXPECT_EQ(metric_value(f, "failcat_retention_deleted_rows_total"), 1000);
+  EXPECT_EQ(f.stop(), 0u);
 }
 
 TEST(FailureService, NothingTouchesTheDatabaseWhileTheBreakerIsolatesIt) {
