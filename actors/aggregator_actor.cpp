@@ -259,6 +259,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
           log_event(LogLevel::warn, "miss-rate alert not delivered",
                     {{"error", sent.error().message}});
         } else {
+          st.alert->delivered(now);
           log_event(LogLevel::warn, "miss-rate alert sent");
         }
       }

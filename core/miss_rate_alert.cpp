@@ -5,13 +5,38 @@
 
 namespace failcat {
 
+namespace {
+
+/// Slack's control characters (`<!channel>`, `<url|label>`) as its documented escapes.
+std::string slack_escaped(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::string> MissRateAlert::evaluate(const FailureStats& stats, int window_hours,
-                                                   Micros now) {
+                                                   Micros now) const {
   if (stats.total < config_.min_failures || stats.total <= 0) return std::nullopt;
   const double rate = static_cast<double>(stats.missed) / static_cast<double>(stats.total);
   if (rate < config_.threshold) return std::nullopt;
   if (last_fired_ && now - *last_fired_ < config_.cooldown) return std::nullopt;
-  last_fired_ = now;
 
   char percent[16];
   std::snprintf(percent, sizeof percent, "%.1f%%", rate * 100.0);
@@ -22,7 +47,8 @@ std::optional<std::string> MissRateAlert::evaluate(const FailureStats& stats, in
     text += " Top unmatched:";
     for (std::size_t i = 0; i < stats.top_unmatched.size() && i < 3; ++i) {
       const auto& u = stats.top_unmatched[i];
-      text += "\n• " + u.error_code + " — " + u.signature + " (" + std::to_string(u.count) + ")";
+      text += "\n• " + slack_escaped(u.error_code) + " — " + slack_escaped(u.signature) + " (" +
+              std::to_string(u.count) + ")";
     }
   }
   nlohmann::json body = {{"text", text}};

@@ -23,8 +23,13 @@ class MissRateAlert {
   explicit MissRateAlert(MissRateAlertConfig config = {}) : config_(config) {}
 
   /// A Slack-compatible JSON body (`{"text": …}`) when the alert fires at `now` for these
-  /// stats (covering `window_hours`), or nullopt.
-  std::optional<std::string> evaluate(const FailureStats& stats, int window_hours, Micros now);
+  /// stats (covering `window_hours`), or nullopt. Values from failures are escaped for Slack's
+  /// markup, so an error code cannot mention a channel or disguise a link.
+  std::optional<std::string> evaluate(const FailureStats& stats, int window_hours,
+                                      Micros now) const;
+  /// The alert was delivered at `now`: the cooldown starts. One not delivered fires again at
+  /// the next evaluation.
+  void delivered(Micros now) { last_fired_ = now; }
 
  private:
   MissRateAlertConfig config_;

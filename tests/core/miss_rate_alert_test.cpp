@@ -31,8 +31,32 @@ TEST(MissRateAlert, FiresAtThresholdWithEnoughVolume) {
 TEST(MissRateAlert, CooldownSilencesRepeatsThenAllowsAgain) {
   MissRateAlert alert({0.3, 20, 60 * kMicrosPerSecond});
   ASSERT_TRUE(alert.evaluate(stats(100, 90), 1, 0).has_value());
+  alert.delivered(0);
   EXPECT_FALSE(alert.evaluate(stats(100, 90), 1, 59 * kMicrosPerSecond).has_value());
   EXPECT_TRUE(alert.evaluate(stats(100, 90), 1, 60 * kMicrosPerSecond).has_value());
+}
+
+TEST(MissRateAlert, AnAlertNotDeliveredFiresAgain) {
+  MissRateAlert alert({0.3, 20, 60 * kMicrosPerSecond});
+  ASSERT_TRUE(alert.evaluate(stats(100, 90), 1, 0).has_value());
+  // The webhook did not take it: no cooldown.
+  EXPECT_TRUE(alert.evaluate(stats(100, 90), 1, kMicrosPerSecond).has_value());
+}
+
+TEST(MissRateAlert, ValuesFromFailuresCannotUseSlackMarkup) {
+  MissRateAlert alert({0.3, 20, 60 * kMicrosPerSecond});
+  FailureStats s = stats(100, 90);
+  s.top_unmatched[0].error_code = "<!channel> <https://evil.example|Rotate your key> & more";
+  s.top_unmatched[0].signature = "<@U123> said <b>";
+  const auto body = alert.evaluate(s, 1, 0);
+  ASSERT_TRUE(body.has_value());
+  const auto text = nlohmann::json::parse(*body).at("text").get<std::string>();
+  EXPECT_EQ(text.find('<'), std::string::npos) << text;
+  EXPECT_EQ(text.find('>'), std::string::npos) << text;
+  EXPECT_NE(text.find("&lt;!channel&gt; &lt;https://evil.example|Rotate your key&gt; &amp; more"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("&lt;@U123&gt; said &lt;b&gt;"), std::string::npos) << text;
 }
 
 }  // namespace
