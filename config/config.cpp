@@ -253,7 +253,8 @@ const std::vector<OptionDef>& option_defs() {
        int_in(&Config::shutdown_grace_seconds, 1, 3600)},
       {{"FAILCAT_HTTP_THREADS", "--http-threads", "2", "HTTP worker threads."},
        int_in(&Config::http_threads, 1, 64)},
-      {{"FAILCAT_LOG_LEVEL", "--log-level", "info", "trace, debug, info, warn, error, critical or off."},
+      {{"FAILCAT_LOG_LEVEL", "--log-level", "info",
+        "trace, debug, info, warn, error, critical or off."},
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
            if (v == level) {
@@ -362,6 +363,12 @@ Result<Config> parse_config(const std::map<std::string, std::string>& env,
     auto secret = read_secret_file(config.webhook_secret_file, "FAILCAT_WEBHOOK_SECRET_FILE");
     if (!secret) return std::move(secret).error();
     config.webhook_secret = *secret;
+  }
+  if (!config.webhook_url.empty() && config.webhook_secret.empty()) {
+    // A receiver cannot tell an unsigned alert from a forged one.
+    return Error::invalid("FAILCAT_WEBHOOK_SECRET",
+                          "required with FAILCAT_WEBHOOK_URL: alerts are signed (or set "
+                          "FAILCAT_WEBHOOK_SECRET_FILE)");
   }
   return config;
 }

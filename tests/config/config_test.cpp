@@ -154,6 +154,18 @@ TEST(Config, DatabaseUrlFileIsReadAndTrimmed) {
   ::unlink(path.c_str());
 }
 
+TEST(Config, AWebhookNeedsASecret) {
+  Env env = base_env();
+  env["FAILCAT_WEBHOOK_URL"] = "https://hooks.example/alerts";
+  auto unsigned_hook = parse_config(env, {});
+  ASSERT_FALSE(unsigned_hook.ok());
+  EXPECT_EQ(unsigned_hook.error().field, "FAILCAT_WEBHOOK_SECRET");
+  env["FAILCAT_WEBHOOK_SECRET"] = "s3cret-key";
+  auto config = parse_config(env, {});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->webhook_url, "https://hooks.example/alerts");
+}
+
 TEST(Config, WebhookSecretFileIsReadAndExclusive) {
   const auto path = temp_file_with("  s3cret-key \n");
   ASSERT_FALSE(path.empty());
