@@ -23,6 +23,7 @@
 #include "api/api_context.hpp"
 #include "api/api_keys.hpp"
 #include "api/http_server.hpp"
+#include "api/open_gate.hpp"
 #include "api/router.hpp"
 #include "cli/commands.hpp"
 #include "cli/store_options.hpp"
@@ -271,7 +272,10 @@ int serve_command(const std::vector<std::string>& args) {
   http.port = config->port;
   http.threads = config->http_threads;
   http.large_body_routes = {"/api/v1/failures/batch"};
-  HttpServer server(http, router, metrics, keys ? make_api_key_gate(keys) : RequestGate{});
+  // Without keys, the API still refuses what a web page could send on the operator's behalf.
+  HttpServer server(
+      http, router, metrics,
+      keys ? make_api_key_gate(keys) : make_open_gate({config->host, is_loopback(config->host)}));
   if (auto started = server.start(); !started) {
     std::cerr << "failcat: FAILCAT_HOST, FAILCAT_PORT: " << started.error().message << "\n";
     service.stop(clock.steady());

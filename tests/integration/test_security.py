@@ -104,6 +104,34 @@ class ProtectedMode(unittest.TestCase):
         self.addCleanup(api.close)
         self.assertEqual(api.get("/api/v1/catalog").status, 200)
 
+    def test_without_keys_a_web_page_cannot_drive_the_api(self):
+        server = Server("sqlite")
+        server.start()
+        self.addCleanup(server.stop)
+        api = server.client()
+        self.addCleanup(api.close)
+        port = server.port
+        # DNS rebinding: the page's own name arrives as Host.
+        r = api.get("/api/v1/failures", headers={"Host": "rebind.example:%d" % port})
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json()["field"], "Host")
+        for host in ("127.0.0.1:%d" % port, "localhost:%d" % port):
+            self.assertEqual(api.get("/api/v1/failures", headers={"Host": host}).status, 200, host)
+        self.assertEqual(api.get("/healthz", headers={"Host": "rebind.example"}).status, 200)
+        # A cross-site form or fetch: refused, and nothing stored.
+        failure = {"run_id": "csrf", "error_code": "E"}
+        r = api.post("/api/v1/failures", failure, headers={"Sec-Fetch-Site": "cross-site"})
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json()["field"], "Origin")
+        r = api.post("/api/v1/catalog/reload", headers={"Origin": "https://evil.example"})
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(api.get("/api/v1/failures?run_id=csrf").json()["total"], 0)
+        # The page served by failcat itself, and clients that are not browsers.
+        r = api.post("/api/v1/failures", failure, headers={"Sec-Fetch-Site": "same-origin",
+                                                           "Origin": "http://127.0.0.1:%d" % port})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(api.post("/api/v1/failures", failure).status, 202)
+
     def test_what_it_writes_only_its_own_user_can_read(self):
         # The log, the SQLite file and the exports hold every tenant's error messages.
         server = Server("sqlite")
