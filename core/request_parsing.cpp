@@ -126,6 +126,9 @@ Status check_text(const std::string& field, std::string_view value, TextRule rul
   if (value.empty() && !rule.allow_empty) {
     return Error::invalid(field, field + " must not be empty");
   }
+  if (!value.empty() && !rule.allow_empty && trim(value).empty()) {
+    return Error::invalid(field, field + " must not be only whitespace");
+  }
   const std::size_t size = rule.count_chars ? count_code_points(value) : value.size();
   if (size > rule.max) {
     return Error::invalid(field, field + " must be at most " + std::to_string(rule.max) +

@@ -107,6 +107,11 @@ TEST(FailureBody, ErrorCodeEmptyWhitespaceOrTooLong) {
 
 TEST(FailureBody, RunIdEmptyOrTooLong) {
   EXPECT_EQ(field_of(parse_failure_body(with("run_id", ""))), "run_id");
+  EXPECT_EQ(field_of(parse_failure_body(with("run_id", " \t "))), "run_id");
+  EXPECT_EQ(field_of(parse_failure_body(with("skill_id", "   "))), "skill_id");
+  const auto spaced = parse_failure_body(with("run_id", " run 7 "));  // kept as sent
+  ASSERT_TRUE(spaced.ok()) << spaced.error().message;
+  EXPECT_EQ(spaced->run_id, " run 7 ");
   EXPECT_EQ(field_of(parse_failure_body(with("run_id", std::string(256, 'r')))), "run_id");
   EXPECT_TRUE(parse_failure_body(with("run_id", std::string(255, 'r'))).ok());
 }
@@ -358,6 +363,8 @@ TEST(RecoveryPatch, RejectsBadInput) {
       "recovery_attempted");
   EXPECT_EQ(field_of(parse_recovery_patch(R"({"recovery_succeeded":true,"notes":5})")), "notes");
   EXPECT_EQ(field_of(parse_recovery_patch(R"({"recovery_succeeded":true,"recovered_by":""})")),
+            "recovered_by");
+  EXPECT_EQ(field_of(parse_recovery_patch(R"({"recovery_succeeded":true,"recovered_by":"  "})")),
             "recovered_by");
   EXPECT_EQ(field_of(parse_recovery_patch(R"({"recovery_succeeded":true,"status":"done"})")),
             "status");
