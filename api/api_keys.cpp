@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -249,6 +250,12 @@ Result<std::vector<ApiKeyEntry>> parse_api_keys(std::string_view json_text) {
 }
 
 Result<std::vector<ApiKeyEntry>> load_api_keys_file(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && (info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    // Whoever can write the file can add an admin key.
+    return Error::invalid("FAILCAT_API_KEYS_FILE",
+                          path + " is writable by other users; chmod go-w it (600)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::invalid("FAILCAT_API_KEYS_FILE", "cannot read '" + path + "'");
   std::ostringstream text;

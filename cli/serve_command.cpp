@@ -123,11 +123,6 @@ bool local_paths_usable(const Config& config) {
 Result<std::shared_ptr<ApiKeySet>> load_keys_at_start(const std::string& path) {
   auto keys = load_api_keys_file(path);
   if (!keys) return std::move(keys).error();
-  struct stat info {};
-  if (stat(path.c_str(), &info) == 0 && (info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    log_event(LogLevel::warn, "the API keys file is writable by other users; chmod 600 it",
-              {{"path", path}});
-  }
   log_event(LogLevel::info, "API keys loaded",
             {{"path", path}, {"keys", std::to_string(keys->size())}});
   return std::make_shared<ApiKeySet>(std::move(*keys));

@@ -1,6 +1,8 @@
 #include "api/api_keys.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <set>
 #include <string>
@@ -62,6 +64,29 @@ TEST(ApiKeys, EmptyKeyListIsValid) {
   auto keys = parse_api_keys("{\"keys\":[]}");
   ASSERT_TRUE(keys.ok());
   EXPECT_TRUE(keys->empty());
+}
+
+TEST(ApiKeys, AFileOtherUsersMayWriteIsRefused) {
+  char path[] = "/tmp/failcat-keys-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text = keys_json(entry("ci", "fc_ci", "ingest", kTenantA));
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  for (const mode_t mode : {0600, 0640, 0644, 0400}) {
+    ASSERT_EQ(::chmod(path, mode), 0);
+    auto keys = load_api_keys_file(path);
+    ASSERT_TRUE(keys.ok()) << std::oct << mode << ": " << keys.error().message;
+    EXPECT_EQ(keys->size(), 1u);
+  }
+  for (const mode_t mode : {0620, 0602, 0666}) {
+    ASSERT_EQ(::chmod(path, mode), 0);
+    auto keys = load_api_keys_file(path);
+    ASSERT_FALSE(keys.ok()) << std::oct << mode;
+    EXPECT_EQ(keys.error().field, "FAILCAT_API_KEYS_FILE");
+    EXPECT_NE(keys.error().message.find("writable by other users"), std::string::npos);
+  }
+  ::unlink(path);
 }
 
 struct BadFile {
