@@ -60,13 +60,10 @@ breaker_actor::behavior_type breaker_behavior(
   // hold, or an open circuit — nothing may touch the database it isolated until it probes.
   auto& breaker = *self->state.breaker;
   const int mode = ctx->status.breaker_mode.load();
-  if (mode == kBreakerForcedOpen) {
-    breaker.force_open();
-  } else if (mode == kBreakerForcedClosed) {
-    breaker.force_closed();
-  } else if (ctx->status.breaker_state.load() != 0) {
-    breaker.resume_open();
-  }
+  breaker.take_over(mode == kBreakerForcedOpen     ? BreakerMode::forced_open
+                    : mode == kBreakerForcedClosed ? BreakerMode::forced_closed
+                                                   : BreakerMode::automatic,
+                    ctx->status.breaker_state.load() != 0, ctx->status.breaker_transitions.load());
   metrics->set_breaker_state(metric_state(breaker.state()));
   publish(breaker, ctx->status);
 

@@ -165,9 +165,19 @@ void CircuitBreaker::set_transition_callback(TransitionCallback on_transition) {
   on_transition_ = std::move(on_transition);
 }
 
-void CircuitBreaker::resume_open() {
-  probe_in_flight_ = false;
-  if (state_ != State::open) open_now();
+void CircuitBreaker::take_over(BreakerMode mode, bool was_open, std::uint64_t transitions) {
+  auto on_transition = std::move(on_transition_);
+  on_transition_ = nullptr;
+  if (mode == BreakerMode::forced_open) {
+    force_open();
+  } else if (mode == BreakerMode::forced_closed) {
+    force_closed();
+  } else if (was_open) {
+    probe_in_flight_ = false;
+    if (state_ != State::open) open_now();
+  }
+  transitions_ = transitions;
+  on_transition_ = std::move(on_transition);
 }
 
 void CircuitBreaker::open_now() {

@@ -84,9 +84,10 @@ class CircuitBreaker {
   /// the next request probes the database at once; from forced-closed it stays closed with
   /// the failure count cleared.
   void set_auto();
-  /// Starts open, as a breaker that was open when it was replaced (a restarted actor): the
-  /// reset timeout runs from now. Counts as a transition.
-  void resume_open();
+  /// Takes over from a breaker that was replaced (a restarted actor): its mode (an operator's
+  /// hold), whether it was open (the reset timeout runs from now) and its transition count.
+  /// Nothing changed state, so no transition is counted or reported.
+  void take_over(BreakerMode mode, bool was_open, std::uint64_t transitions);
 
   State state() const { return state_; }
   BreakerMode mode() const { return mode_; }

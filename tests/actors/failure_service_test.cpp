@@ -1312,6 +1312,12 @@ TEST(FailureService, ARestartedBreakerKeepsTheOperatorsHold) {
     return answer.get();
   };
   ASSERT_TRUE(eventually([&] { return ask(std::nullopt) == "forced_open"; }));
+  // The restarted actor answers an action (a dead one refuses it). Taking over changed no
+  // state, and holding open what is held open changes none either: the operator's first open
+  // is the only transition.
+  ASSERT_TRUE(eventually([&] { return ask(BreakerAction::open) == "forced_open"; }));
+  EXPECT_EQ(metric_value(f, "failcat_breaker_transitions_total{from=\"closed\",to=\"open\"}"), 1);
+  EXPECT_EQ(service.status().breaker_transitions.load(), 1u);
   Waiter w;
   for (int i = 0; i < 10; ++i) service.ingest({input("run", "RATE_LIMITED")}, {}, w.callback());
   ASSERT_EQ(w.wait_for(10), 10u);

@@ -256,6 +256,31 @@ TEST(CircuitBreaker, CallbackCanBeSetLater) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(CircuitBreaker, TakingOverReportsNoTransition) {
+  ManualClock clock;
+  int calls = 0;
+  CircuitBreaker held(clock, CircuitBreakerConfig{}, [&](State, State) { ++calls; });
+  held.take_over(BreakerMode::forced_open, true, 7);
+  EXPECT_EQ(held.state(), State::open);
+  EXPECT_EQ(held.mode(), BreakerMode::forced_open);
+  EXPECT_EQ(held.snapshot().transitions, 7u);
+  EXPECT_EQ(calls, 0);
+  held.set_auto();  // later changes are reported and counted again
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(held.snapshot().transitions, 8u);
+
+  CircuitBreaker open(clock, CircuitBreakerConfig{}, [&](State, State) { ++calls; });
+  open.take_over(BreakerMode::automatic, true, 3);
+  EXPECT_EQ(open.state(), State::open);
+  EXPECT_FALSE(open.allow_request());  // the reset timeout runs from now
+  EXPECT_EQ(open.snapshot().transitions, 3u);
+
+  CircuitBreaker closed(clock, CircuitBreakerConfig{}, [&](State, State) { ++calls; });
+  closed.take_over(BreakerMode::automatic, false, 0);
+  EXPECT_EQ(closed.state(), State::closed);
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(CircuitBreaker, NamesStatesAndModes) {
   EXPECT_EQ(to_string(State::closed), "closed");
   EXPECT_EQ(to_string(State::open), "open");
