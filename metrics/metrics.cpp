@@ -42,8 +42,9 @@ constexpr std::array<std::string_view, 7> kMethods = {"GET",   "HEAD",   "POST",
                                                       "PATCH", "DELETE", "OPTIONS"};
 
 // Batch sizes run from single failures to the largest API batch (1000) and a WAL drain.
-const prometheus::Histogram::BucketBoundaries kBatchRowBuckets = {1,   2,   5,   10,   25,   50,
-                                                                  100, 250, 500, 1000, 2500, 5000};
+// A backlog goes out in batches of up to 16 times the 500-row batch (8,000 rows).
+const prometheus::Histogram::BucketBoundaries kBatchRowBuckets = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 const prometheus::Histogram::BucketBoundaries kBatchSecondBuckets = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5};
 // An fsync on a healthy SSD takes well under a millisecond; seconds mean a sick disk.

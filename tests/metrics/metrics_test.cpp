@@ -260,13 +260,16 @@ TEST(Metrics, ActorRestartLabelsAreBounded) {
 TEST(Metrics, HistogramsExposeTheirBuckets) {
   Metrics metrics(options());
   metrics.persist_batch(7, 0.03);
+  metrics.persist_batch(8000, 1.5);  // a backlog batch, 16 times the configured size
   metrics.wal_fsync(0.0004);
   metrics.http_request("POST", "/api/v1/failures", 202, 0.0012);
 
   const std::string text = metrics.serialize();
   EXPECT_EQ(sample(text, R"(failcat_persist_batch_rows_bucket{le="5"})"), 0.0);
   EXPECT_EQ(sample(text, R"(failcat_persist_batch_rows_bucket{le="10"})"), 1.0);
-  EXPECT_EQ(sample(text, R"(failcat_persist_batch_rows_bucket{le="+Inf"})"), 1.0);
+  EXPECT_EQ(sample(text, R"(failcat_persist_batch_rows_bucket{le="5000"})"), 1.0);
+  EXPECT_EQ(sample(text, R"(failcat_persist_batch_rows_bucket{le="10000"})"), 2.0);
+  EXPECT_EQ(sample(text, R"(failcat_persist_batch_rows_bucket{le="+Inf"})"), 2.0);
   EXPECT_EQ(sample(text, R"(failcat_persist_batch_seconds_bucket{le="0.025"})"), 0.0);
   EXPECT_EQ(sample(text, R"(failcat_persist_batch_seconds_bucket{le="0.05"})"), 1.0);
   EXPECT_EQ(sample(text, R"(failcat_wal_fsync_seconds_bucket{le="0.0005"})"), 1.0);
