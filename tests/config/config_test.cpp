@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 namespace failcat {
 namespace {
@@ -214,6 +215,17 @@ TEST(Config, HelpListsEveryVariableAndFlag) {
                                "FAILCAT_LOG_FORMAT",
                                "FAILCAT_SQLITE_PATH"}) {
     EXPECT_NE(help.find(spec_var), std::string::npos) << spec_var;
+  }
+}
+
+TEST(Config, TheReadmeDocumentsEveryVariable) {
+  const char* src = std::getenv("FAILCAT_SOURCE_DIR");
+  ASSERT_NE(src, nullptr) << "FAILCAT_SOURCE_DIR is set by ctest";
+  std::ifstream in(std::string(src) + "/README.md");
+  ASSERT_TRUE(in.good());
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& o : config_options()) {
+    EXPECT_NE(readme.find(std::string("`") + o.env + "`"), std::string::npos) << o.env;
   }
 }
 
