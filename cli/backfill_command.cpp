@@ -123,6 +123,10 @@ int backfill_command(const std::vector<std::string>& args) {
       path = a;
     } else {
       rest.push_back(a);
+      // Every serve flag takes a value: `--catalog FILE` is one setting wherever it stands.
+      if (a.rfind("--", 0) == 0 && a.find('=') == std::string::npos && i + 1 < args.size()) {
+        rest.push_back(args[++i]);
+      }
     }
   }
   if (path.empty()) {

@@ -121,6 +121,13 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(r.status, 202, r)
         self.assertEqual(self.list_run(api, "bf-1")["total"], 4)
 
+    def test_settings_may_come_before_the_file(self):
+        path = self.write([{"run_id": "bf-3", "error_code": "RATE_LIMITED"}])
+        out = subprocess.run([BINARY, "backfill", "--log-level", "warn", path, "--batch", "10"],
+                             env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("read 1, imported 1", out.stdout)
+
     def test_bad_lines_are_reported_and_good_ones_imported(self):
         path = self.write([
             {"run_id": "bf-2", "error_code": "RATE_LIMITED"},
