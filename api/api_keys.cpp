@@ -145,6 +145,10 @@ std::optional<std::string_view> bearer_token(std::string_view header) {
 
 }  // namespace
 
+bool valid_key_name(std::string_view name) {
+  return valid_name(name);
+}
+
 std::string_view role_name(Role role) {
   switch (role) {
     case Role::ingest:

@@ -53,6 +53,9 @@ Result<std::string> generate_api_key();
 /// duplicate names or digests; the error names the entry (`keys[2] "ci-ingest": …`).
 Result<std::vector<ApiKeyEntry>> parse_api_keys(std::string_view json_text);
 
+/// A key name as the keys file allows it: 1 to 100 of [A-Za-z0-9._@:-].
+bool valid_key_name(std::string_view name);
+
 /// Reads and parses a keys file; errors name the file. A file other users may write is refused
 /// (at start-up and on SIGHUP): anyone who can write it can add an admin key.
 Result<std::vector<ApiKeyEntry>> load_api_keys_file(const std::string& path);

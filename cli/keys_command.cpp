@@ -19,6 +19,7 @@
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
 #include "core/timestamp.hpp"
+#include "core/uuid.hpp"
 
 namespace failcat {
 namespace {
@@ -49,10 +50,15 @@ std::optional<std::map<std::string, std::string>> parse_flags(const std::vector<
   return out;
 }
 
-/// The keys file as JSON (an empty set when it does not exist yet), validated.
-Result<nlohmann::json> read_keys_document(const std::string& path) {
+/// The keys file as JSON, validated. A file that does not exist yet is an empty set for `add`
+/// (`may_be_new`); for `list` and `remove` it is an error, not an empty list (a mistyped path
+/// would look like "no keys").
+Result<nlohmann::json> read_keys_document(const std::string& path, bool may_be_new) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return nlohmann::json{{"keys", nlohmann::json::array()}};
+  if (!std::filesystem::exists(path, ec)) {
+    if (may_be_new) return nlohmann::json{{"keys", nlohmann::json::array()}};
+    return Error::invalid("--file", "no keys file at '" + path + "'");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::invalid("--file", "cannot read '" + path + "'");
   std::ostringstream text;
@@ -118,7 +124,28 @@ int add_key(const std::string& path, const std::map<std::string, std::string>& f
       return kExitUsage;
     }
   }
-  auto doc = read_keys_document(path);
+  // The flags are checked first, so that a mistake names the flag rather than the file.
+  if (!valid_key_name(flags.at("name"))) {
+    std::cerr << "failcat keys add: --name: '" << flags.at("name")
+              << "' is not 1 to 100 of [A-Za-z0-9._@:-]\n";
+    return kExitUsage;
+  }
+  const auto role = parse_role(flags.at("role"));
+  if (!role) {
+    std::cerr << "failcat keys add: --role: '" << flags.at("role")
+              << "' is not one of ingest, reader, operator, admin\n";
+    return kExitUsage;
+  }
+  const std::string& tenant = flags.at("tenant");
+  if (tenant != "*" && !canonical_uuid(tenant)) {
+    std::cerr << "failcat keys add: --tenant: must be a tenant UUID, or * for every tenant\n";
+    return kExitUsage;
+  }
+  if (*role == Role::admin && tenant != "*") {
+    std::cerr << "failcat keys add: --tenant: an admin key covers every tenant; use --tenant '*'\n";
+    return kExitUsage;
+  }
+  auto doc = read_keys_document(path, true);
   if (!doc) return fail_with(doc.error());
   const std::string& name = flags.at("name");
   for (const auto& entry : (*doc)["keys"]) {
@@ -144,7 +171,7 @@ int add_key(const std::string& path, const std::map<std::string, std::string>& f
 }
 
 int list_keys(const std::string& path) {
-  auto doc = read_keys_document(path);
+  auto doc = read_keys_document(path, false);
   if (!doc) return fail_with(doc.error());
   std::cout << std::left << std::setw(32) << "NAME" << std::setw(10) << "ROLE" << std::setw(38)
             << "TENANT"
@@ -162,7 +189,7 @@ int remove_key(const std::string& path, const std::map<std::string, std::string>
     std::cerr << "failcat keys remove: --name is required\n" << kKeysUsage;
     return kExitUsage;
   }
-  auto doc = read_keys_document(path);
+  auto doc = read_keys_document(path, false);
   if (!doc) return fail_with(doc.error());
   auto& keys = (*doc)["keys"];
   const std::string& name = flags.at("name");

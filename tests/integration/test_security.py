@@ -221,20 +221,28 @@ class KeysCommand(unittest.TestCase):
         keys.remove("ci-ingest")
         self.assertNotIn("ci-ingest", keys.run("list").stdout)
         keys.run("remove", "--name", "ci-ingest", expect=1)
+        # A mistyped path is not an empty list.
+        missing = os.path.join(keys.dir, "typo.json")
+        for args in (["list"], ["remove", "--name", "ops"]):
+            out = subprocess.run([BINARY, "keys"] + args + ["--file", missing],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 2, out)
+            self.assertIn("no keys file", out.stderr)
 
     def test_refuses_bad_entries_and_leaves_the_file_alone(self):
         keys = KeysFile(self)
         keys.add("one", "reader", "*")
         with open(keys.path) as f:
             before = f.read()
-        for args in (["--name", "one", "--role", "reader", "--tenant", "*"],
-                     ["--name", "two", "--role", "root", "--tenant", "*"],
-                     ["--name", "two", "--role", "reader", "--tenant", "not-a-uuid"],
-                     ["--name", "two", "--role", "admin", "--tenant", TENANT_A],
-                     ["--name", "has space", "--role", "reader", "--tenant", "*"],
-                     ["--name", "two", "--role", "reader"]):
+        for args, named in ((["--name", "one", "--role", "reader", "--tenant", "*"], "--name"),
+                            (["--name", "two", "--role", "root", "--tenant", "*"], "--role"),
+                            (["--name", "two", "--role", "reader", "--tenant", "not-a-uuid"], "--tenant"),
+                            (["--name", "two", "--role", "admin", "--tenant", TENANT_A], "--tenant"),
+                            (["--name", "has space", "--role", "reader", "--tenant", "*"], "has space"),
+                            (["--name", "two", "--role", "reader"], "--tenant")):
             out = keys.run("add", *args, expect=2)
             self.assertEqual(out.stdout, "")
+            self.assertIn(named, out.stderr)
         with open(keys.path) as f:
             self.assertEqual(f.read(), before)
         self.assertEqual(sorted(os.listdir(keys.dir)), ["keys.json"])  # no temp file left
