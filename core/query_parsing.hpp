@@ -30,7 +30,9 @@ inline constexpr std::int64_t kMaxListOffset = 1'000'000;
 /// (`unrecovered|recovered|all`, default all), `since_hours` (1..8760, default 24), `limit`
 /// (1..1000, default 100), `offset` (0..1,000,000, default 0), `cursor` (from encode_cursor;
 /// sets `after`, and may not be combined with an offset above 0). Every error names the
-/// parameter; unknown and repeated parameters are rejected.
+/// parameter; unknown parameters are rejected, and so is a name given twice in `q` (two
+/// spellings of it, `limit` and `limi%74`: the HTTP layer keeps only the first of an exact
+/// repeat, so the server never sees one).
 Result<ListQuery> parse_list_params(const Query& q, Micros now);
 
 /// `GET /failures/unrecovered`: `tenant_id`, `category`, `since_hours`, `limit`, `offset`, with
