@@ -69,22 +69,22 @@ class HttpLayerTest(SharedServerCase):
     def test_connections_stay_open_without_a_connection_header(self):
         sock = self.connect()
         for i in range(3):
-            sock.sendall(b"GET /api/v1/failures/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /api/v1/failures/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             status, headers, body = read_response(sock)
             self.assertEqual(status, 200, body)
             self.assertNotEqual(headers.get("connection", "").lower(), "close")
             json.loads(body)
         body = json.dumps(failure(new_run())).encode()
-        sock.sendall(b"POST /api/v1/failures HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /api/v1/failures HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         self.assertEqual(read_response(sock)[0], 202)
-        sock.sendall(b"GET /api/v1/nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /api/v1/nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         self.assertEqual(read_response(sock)[0], 404)
         self.assertFalse(peer_closed(sock, timeout=0.3))
 
     def test_connection_close_is_honoured(self):
-        for request in (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                        b"GET /api/v1/nope HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n",
+        for request in (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                        b"GET /api/v1/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Close\r\n\r\n",
                         b"GET /healthz HTTP/1.0\r\n\r\n",
                         # HTTP/1.0 keep-alive is not offered: the answer says so and closes.
                         b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"):
@@ -209,7 +209,7 @@ class HttpLayerTest(SharedServerCase):
         # Answers that stay the same while other tests' rows are still being stored.
         for path in ("/healthz", API + "/catalog", API + "/failures?run_id=" + new_run()):
             with self.subTest(path=path):
-                sock.sendall(("HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+                sock.sendall(("HEAD %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
                 data = b""
                 sock.settimeout(10)
                 while b"\r\n\r\n" not in data:
@@ -237,7 +237,7 @@ class HttpLayerTest(SharedServerCase):
                 self.assertEqual(fields[b"content-type"].decode(), get.headers.get("content-type"))
         # The same connection still answers a GET, framed as usual.
         sock.settimeout(10)
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         status, _, body = read_response(sock)
         self.assertEqual(status, 200)
         self.assertEqual(body.strip(), b"ok")
@@ -246,7 +246,7 @@ class HttpLayerTest(SharedServerCase):
         # The server's header timeout (10 s) must not apply to a connection that was answered:
         # a HEAD answer leaves it idle like any other, under the keep-alive timeout.
         sock = self.connect()
-        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = sock.recv(65536)
@@ -254,7 +254,7 @@ class HttpLayerTest(SharedServerCase):
             head += chunk
         self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
         time.sleep(11)
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         status, _, body = read_response(sock)
         self.assertEqual(status, 200, body)
         self.assertEqual(body.strip(), b"ok")
