@@ -20,7 +20,11 @@
 #include <caf/typed_response_promise.hpp>
 #include <chrono>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "actors/pipeline_context.hpp"
 #include "actors/side_file.hpp"
@@ -31,6 +35,7 @@
 #include "core/failure_json.hpp"
 #include "core/in_order_release.hpp"
 #include "core/thread_name.hpp"
+#include "core/timestamp.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/wal.hpp"
 
@@ -101,6 +106,9 @@ wal_syncer_actor::behavior_type wal_syncer_behavior(wal_syncer_actor::pointer, c
 constexpr Micros kCheckpointDelay = 1'000'000;
 /// Beside the log: records that passed their CRC but this build cannot decode.
 constexpr char kUndecodableRecordsFile[] = "undecodable-records.ndjson";
+/// Beside the log: each damaged range of records found on opening it, once (a range found
+/// again by a later start is not counted again).
+constexpr char kLostRecordsFile[] = "lost-records.ndjson";
 constexpr Micros kFailureBackoff = 200'000;
 constexpr Micros kMinRejectBackoff = 100'000;
 /// How often a persister with rows to send looks whether an operator released a breaker
@@ -532,8 +540,6 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
     }
   }
   const Micros now = ctx->clock.steady();
-  // Stored rows, also of a batch split only in part; rows set aside or already stored are not.
-  if (outcome.inserted > 0) ctx->metrics.persisted(outcome.inserted);
   if (outcome.status == PersistOutcome::Status::stored) {
     st.probing = false;
     ctx->metrics.persist_batch(
@@ -574,6 +580,43 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
   publish(self, ctx);
   try_flush(self, ctx);
   finish_drain_if_done(self, ctx);
+}
+
+/// Counts acknowledged rows lost with damaged frames of the log (those above the checkpoint,
+/// which the database never got) as dropped, each damaged range once: a range is recorded in
+/// kLostRecordsFile when counted, and the same damage found by a later start is only logged.
+void count_lost_records(PipelineContext* ctx, const std::string& dir,
+                        const std::vector<WalCorruption>& corruptions, std::uint64_t persisted) {
+  if (corruptions.empty()) return;
+  std::set<std::pair<std::string, std::uint64_t>> counted;
+  std::ifstream in(std::filesystem::path(dir) / kLostRecordsFile);
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("segment", "") != "" && j.contains("first_lsn") &&
+        j["first_lsn"].is_number_unsigned()) {
+      counted.emplace(j["segment"].get<std::string>(), j["first_lsn"].get<std::uint64_t>());
+    }
+  }
+  for (const auto& c : corruptions) {
+    log_event(LogLevel::error, "wal corruption: records lost",
+              {{"segment", c.segment},
+               {"first_lsn", std::to_string(c.first_lost_lsn)},
+               {"last_lsn", std::to_string(c.last_lost_lsn)},
+               {"reason", c.reason}});
+    const std::uint64_t first = std::max(c.first_lost_lsn, persisted + 1);
+    if (c.last_lost_lsn < first || counted.count({c.segment, c.first_lost_lsn}) != 0) continue;
+    const nlohmann::json entry = {
+        {"segment", c.segment},        {"first_lsn", c.first_lost_lsn},
+        {"last_lsn", c.last_lost_lsn}, {"lost_rows", c.last_lost_lsn - first + 1},
+        {"reason", c.reason},          {"detected_at", format_rfc3339(ctx->clock.now())}};
+    if (auto kept = append_durably(dir, kLostRecordsFile, entry.dump() + "\n"); !kept) {
+      // Counted all the same: a loss counted twice beats one never counted.
+      log_event(LogLevel::error, "lost wal records could not be recorded",
+                {{"file", kLostRecordsFile}, {"error", kept.error().message}});
+    }
+    ctx->metrics.persist_dropped(Metrics::DropReason::wal_error,
+                                 static_cast<std::size_t>(c.last_lost_lsn - first + 1));
+  }
 }
 
 /// One batch per storage actor (connection) at most.
@@ -914,19 +957,7 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
       st.checkpointer =
           self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-checkpt");
       const auto& report = st.wal->recovery();
-      for (const auto& c : report.corruptions) {
-        log_event(LogLevel::error, "wal corruption: records lost",
-                  {{"segment", c.segment},
-                   {"first_lsn", std::to_string(c.first_lost_lsn)},
-                   {"last_lsn", std::to_string(c.last_lost_lsn)},
-                   {"reason", c.reason}});
-        // Acknowledged rows the database never got are lost with the damaged frames.
-        const std::uint64_t first = std::max(c.first_lost_lsn, st.wal->persisted_lsn() + 1);
-        if (c.last_lost_lsn >= first) {
-          ctx->metrics.persist_dropped(Metrics::DropReason::wal_error,
-                                       static_cast<std::size_t>(c.last_lost_lsn - first + 1));
-        }
-      }
+      count_lost_records(ctx, options.dir, report.corruptions, st.wal->persisted_lsn());
       // Keys of failures still waiting in the log must answer retries after a restart too.
       auto rebuilt = st.wal->replay([&](std::uint64_t, std::string_view payload) {
         auto record = decode_failure(payload);

@@ -177,7 +177,10 @@ PersistOutcome store_refused_batch(PipelineContext& ctx, FailureStore& store,
   // Unless rows were skipped, the whole batch was just refused: halve it at once. (A batch
   // sent again skips what earlier passes settled, so every pass that stores or refuses a row
   // goes further.)
-  if (auto done = bisection.run(0, rows.size(), rows.size() == batch.size()); !done) {
+  const auto done = bisection.run(0, rows.size(), rows.size() == batch.size());
+  // What the split committed is in the database whatever the batch's outcome.
+  ctx.metrics.persisted(bisection.inserted());
+  if (!done) {
     out.error = done.error().message;
     return out;
   }
@@ -296,6 +299,9 @@ storage_actor::behavior_type storage_behavior(storage_actor::stateful_pointer<St
           }
           out.status = PersistOutcome::Status::stored;
           out.inserted = *inserted;
+          // Counted here, where the commit is known: the persister may hear "timed out" of a
+          // batch that committed.
+          ctx->metrics.persisted(*inserted);
           ctx->status.clear_store_error();
         } catch (const std::exception& e) {
           out.error = e.what();
