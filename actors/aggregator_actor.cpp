@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "actors/pipeline_context.hpp"
 #include "actors/webhook_sender.hpp"
@@ -234,7 +235,8 @@ bool run_jobs(Self self, PipelineContext* ctx) {
     const Micros budget = std::min(o.aggregate_interval / 2, kRetentionBudgetMax);
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(budget);
     const std::int64_t batch = std::max<std::int64_t>(o.retention_batch_rows, 1);
-    do {
+    for (;;) {
+      const auto started = std::chrono::steady_clock::now();
       auto deleted = store.delete_older_than(cutoff, batch);
       if (!deleted) {
         ok = false;
@@ -242,7 +244,16 @@ bool run_jobs(Self self, PipelineContext* ctx) {
       }
       if (*deleted > 0) ctx->metrics.retention_deleted(static_cast<std::uint64_t>(*deleted));
       if (*deleted < batch) break;
-    } while (std::chrono::steady_clock::now() < until);
+      // The rest waits for the next run when the service stops or the database is isolated.
+      if (ctx->status.shutting_down.load() || ctx->status.database_isolated(ctx->clock.steady())) {
+        break;
+      }
+      // As long again between two batches: ingest's writes never queue behind a run of
+      // deletes (on SQLite one writer at a time), at half the rate deletes could go.
+      const auto now = std::chrono::steady_clock::now();
+      if (now + (now - started) >= until) break;
+      std::this_thread::sleep_for(now - started);
+    }
   }
 
   if (!o.webhook_url.empty()) {
