@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 #include <optional>
 #include <string_view>
@@ -64,19 +65,23 @@ std::optional<std::string> origin_authority(std::string_view origin) {
 }  // namespace
 
 RequestGate make_open_gate(OpenGateOptions options) {
-  const std::string configured = lower(options.host);
-  return [configured, loopback_only = options.loopback_only](
-             HttpRequest& request) -> std::optional<HttpResponse> {
+  const bool any_host = options.allowed_hosts.size() == 1 && options.allowed_hosts[0] == "*";
+  return [allowed_hosts = options.allowed_hosts,
+          loopback_only = options.loopback_only &&
+                          !any_host](HttpRequest& request) -> std::optional<HttpResponse> {
     if (request.access == Access::open) return std::nullopt;
     const auto host = request.header("host");
     if (loopback_only && host) {
       const auto name = host_name(*host);
-      const bool allowed = name && (is_address_literal(*name) || *name == "localhost" ||
-                                    ends_with(*name, ".localhost") || *name == configured);
+      const bool allowed =
+          name &&
+          (is_address_literal(*name) || *name == "localhost" || ends_with(*name, ".localhost") ||
+           std::find(allowed_hosts.begin(), allowed_hosts.end(), *name) != allowed_hosts.end());
       if (!allowed) {
         return problem_response(403,
                                 "without API keys this server answers only requests addressed "
-                                "to a loopback name or an IP address",
+                                "to a loopback name, an IP address or a name in "
+                                "FAILCAT_ALLOWED_HOSTS",
                                 request.request_id, "Host");
       }
     }

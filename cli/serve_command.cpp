@@ -268,9 +268,9 @@ int serve_command(const std::vector<std::string>& args) {
   http.threads = config->http_threads;
   http.large_body_routes = {"/api/v1/failures/batch"};
   // Without keys, the API still refuses what a web page could send on the operator's behalf.
-  HttpServer server(
-      http, router, metrics,
-      keys ? make_api_key_gate(keys) : make_open_gate({config->host, is_loopback(config->host)}));
+  HttpServer server(http, router, metrics,
+                    keys ? make_api_key_gate(keys)
+                         : make_open_gate({config->allowed_hosts, is_loopback(config->host)}));
   if (auto started = server.start(); !started) {
     std::cerr << "failcat: FAILCAT_HOST, FAILCAT_PORT: " << started.error().message << "\n";
     service.stop(clock.steady());

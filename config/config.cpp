@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -248,6 +250,33 @@ const std::vector<OptionDef>& option_defs() {
       {{"FAILCAT_ALLOW_INSECURE", "--allow-insecure", "0",
         "1 allows a non-loopback bind without an API keys file."},
        [](Config& c, const std::string& v) { return parse_bool(v, c.allow_insecure); }},
+      {{"FAILCAT_ALLOWED_HOSTS", "--allowed-hosts", "",
+        "Without API keys: Host names (comma-separated; * for any) answered beside loopback "
+        "names and addresses, e.g. a reverse proxy's."},
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         c.allowed_hosts.clear();
+         std::size_t start = 0;
+         while (start <= v.size() && !v.empty()) {
+           const auto comma = v.find(',', start);
+           std::string name =
+               v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+           while (!name.empty() && name.front() == ' ') name.erase(name.begin());
+           while (!name.empty() && name.back() == ' ') name.pop_back();
+           for (auto& ch : name)
+             ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+           if (name.empty() || name.find_first_of(" /:@[]") != std::string::npos) {
+             return "'" + v + "' is not a comma-separated list of host names (or *)";
+           }
+           c.allowed_hosts.push_back(name);
+           if (comma == std::string::npos) break;
+           start = comma + 1;
+         }
+         if (c.allowed_hosts.size() > 1 && std::find(c.allowed_hosts.begin(), c.allowed_hosts.end(),
+                                                     "*") != c.allowed_hosts.end()) {
+           return std::string("* stands alone");
+         }
+         return std::nullopt;
+       }},
       {{"FAILCAT_SHUTDOWN_GRACE_SECONDS", "--shutdown-grace-seconds", "10",
         "Seconds SIGTERM waits to flush queued work before exiting."},
        int_in(&Config::shutdown_grace_seconds, 1, 3600)},

@@ -41,6 +41,9 @@ struct Config {
   int alert_cooldown_seconds = 900;
   std::string api_keys_file;
   bool allow_insecure = false;
+  /// Host names (lower case) a server without keys answers API requests for, beside loopback
+  /// names and addresses; "*" alone: any name.
+  std::vector<std::string> allowed_hosts;
   int shutdown_grace_seconds = 10;
   int http_threads = 2;
   std::string log_level = "info";

@@ -26,7 +26,7 @@ std::optional<int> refused(const RequestGate& gate, const std::string& method,
 }
 
 TEST(OpenGate, OnLoopbackOnlyLoopbackNamesAndAddressesReachTheApi) {
-  const auto gate = make_open_gate({"127.0.0.1", true});
+  const auto gate = make_open_gate({{}, true});
   for (const char* host : {"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "localhost.:80",
                            "app.localhost:8080", "[::1]:8080", "10.0.0.7", "[fe80::1]"}) {
     EXPECT_EQ(refused(gate, "GET", {{"host", host}}), std::nullopt) << host;
@@ -46,15 +46,19 @@ TEST(OpenGate, OnLoopbackOnlyLoopbackNamesAndAddressesReachTheApi) {
   EXPECT_EQ(refused(gate, "GET", {{"host", "evil.example"}}, Access::open), std::nullopt);
 }
 
-TEST(OpenGate, TheConfiguredNameIsAcceptedAndANetworkServerTakesAnyName) {
-  EXPECT_EQ(refused(make_open_gate({"failcat.test", true}), "GET", {{"host", "FailCat.test:80"}}),
+TEST(OpenGate, AllowedNamesAreAcceptedAndANetworkServerTakesAnyName) {
+  const auto proxied = make_open_gate({{"failcat.corp", "ops.example"}, true});
+  EXPECT_EQ(refused(proxied, "GET", {{"host", "FailCat.corp:443"}}), std::nullopt);
+  EXPECT_EQ(refused(proxied, "GET", {{"host", "ops.example"}}), std::nullopt);
+  EXPECT_EQ(refused(proxied, "GET", {{"host", "evil.example"}}), 403);
+  EXPECT_EQ(refused(make_open_gate({{"*"}, true}), "GET", {{"host", "anything.example"}}),
             std::nullopt);
-  EXPECT_EQ(refused(make_open_gate({"0.0.0.0", false}), "GET", {{"host", "failcat.internal"}}),
+  EXPECT_EQ(refused(make_open_gate({{}, false}), "GET", {{"host", "failcat.internal"}}),
             std::nullopt);
 }
 
 TEST(OpenGate, ChangesFromAnotherSitesPagesAreRefused) {
-  const auto gate = make_open_gate({"127.0.0.1", true});
+  const auto gate = make_open_gate({{}, true});
   const std::string host = "127.0.0.1:8080";
   for (const char* method : {"POST", "PATCH", "PUT", "DELETE"}) {
     EXPECT_EQ(refused(gate, method, {{"host", host}, {"sec-fetch-site", "cross-site"}}), 403);

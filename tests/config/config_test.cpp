@@ -155,6 +155,22 @@ TEST(Config, DatabaseUrlFileIsReadAndTrimmed) {
   ::unlink(path.c_str());
 }
 
+TEST(Config, AllowedHostsAreAListOfNames) {
+  Env env = base_env();
+  env["FAILCAT_ALLOWED_HOSTS"] = "Failcat.Corp, ops.example";
+  auto config = parse_config(env, {});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->allowed_hosts, (std::vector<std::string>{"failcat.corp", "ops.example"}));
+  for (const char* bad : {"a,,b", "host:8080", "http://x", "*,x", ","}) {
+    env["FAILCAT_ALLOWED_HOSTS"] = bad;
+    auto refused = parse_config(env, {});
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.error().field, "FAILCAT_ALLOWED_HOSTS");
+  }
+  env["FAILCAT_ALLOWED_HOSTS"] = "";
+  EXPECT_TRUE(parse_config(env, {})->allowed_hosts.empty());
+}
+
 TEST(Config, AWebhookNeedsASecret) {
   Env env = base_env();
   env["FAILCAT_WEBHOOK_URL"] = "https://hooks.example/alerts";

@@ -132,6 +132,15 @@ class ProtectedMode(unittest.TestCase):
         self.assertEqual(r.status, 202, r)
         self.assertEqual(api.post("/api/v1/failures", failure).status, 202)
 
+    def test_without_keys_a_proxy_name_can_be_allowed(self):
+        server = Server("sqlite", env={"FAILCAT_ALLOWED_HOSTS": "failcat.test"})
+        server.start()
+        self.addCleanup(server.stop)
+        api = server.client()
+        self.addCleanup(api.close)
+        self.assertEqual(api.get("/api/v1/failures", headers={"Host": "failcat.test"}).status, 200)
+        self.assertEqual(api.get("/api/v1/failures", headers={"Host": "rebind.example"}).status, 403)
+
     def test_what_it_writes_only_its_own_user_can_read(self):
         # The log, the SQLite file and the exports hold every tenant's error messages.
         server = Server("sqlite")
