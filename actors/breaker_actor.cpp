@@ -63,7 +63,8 @@ breaker_actor::behavior_type breaker_behavior(
   breaker.take_over(mode == kBreakerForcedOpen     ? BreakerMode::forced_open
                     : mode == kBreakerForcedClosed ? BreakerMode::forced_closed
                                                    : BreakerMode::automatic,
-                    ctx->status.breaker_state.load() != 0, ctx->status.breaker_transitions.load());
+                    ctx->status.breaker_state.load() != 0, ctx->status.breaker_transitions.load(),
+                    ctx->status.breaker_last_transition.load());
   metrics->set_breaker_state(metric_state(breaker.state()));
   publish(breaker, ctx->status);
 

@@ -1,5 +1,6 @@
 #include "core/circuit_breaker.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace failcat {
@@ -165,7 +166,8 @@ void CircuitBreaker::set_transition_callback(TransitionCallback on_transition) {
   on_transition_ = std::move(on_transition);
 }
 
-void CircuitBreaker::take_over(BreakerMode mode, bool was_open, std::uint64_t transitions) {
+void CircuitBreaker::take_over(BreakerMode mode, bool was_open, std::uint64_t transitions,
+                               Micros last_transition_wall) {
   auto on_transition = std::move(on_transition_);
   on_transition_ = nullptr;
   if (mode == BreakerMode::forced_open) {
@@ -177,6 +179,11 @@ void CircuitBreaker::take_over(BreakerMode mode, bool was_open, std::uint64_t tr
     if (state_ != State::open) open_now();
   }
   transitions_ = transitions;
+  if (last_transition_wall != 0) {
+    last_transition_wall_ = last_transition_wall;
+    last_transition_steady_ =
+        clock_.steady() - std::max<Micros>(0, clock_.now() - last_transition_wall);
+  }
   on_transition_ = std::move(on_transition);
 }
 

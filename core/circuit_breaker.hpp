@@ -85,9 +85,11 @@ class CircuitBreaker {
   /// the failure count cleared.
   void set_auto();
   /// Takes over from a breaker that was replaced (a restarted actor): its mode (an operator's
-  /// hold), whether it was open (the reset timeout runs from now) and its transition count.
-  /// Nothing changed state, so no transition is counted or reported.
-  void take_over(BreakerMode mode, bool was_open, std::uint64_t transitions);
+  /// hold), whether it was open (the reset timeout runs from now), its transition count and
+  /// when its last transition was (wall clock; 0: none). Nothing changed state, so no
+  /// transition is counted or reported.
+  void take_over(BreakerMode mode, bool was_open, std::uint64_t transitions,
+                 Micros last_transition_wall);
 
   State state() const { return state_; }
   BreakerMode mode() const { return mode_; }

@@ -260,7 +260,9 @@ TEST(CircuitBreaker, TakingOverReportsNoTransition) {
   ManualClock clock;
   int calls = 0;
   CircuitBreaker held(clock, CircuitBreakerConfig{}, [&](State, State) { ++calls; });
-  held.take_over(BreakerMode::forced_open, true, 7);
+  const Micros last = clock.now() - 5 * kMicrosPerSecond;
+  held.take_over(BreakerMode::forced_open, true, 7, last);
+  EXPECT_EQ(held.snapshot().last_transition_wall, last);  // not the restart's time
   EXPECT_EQ(held.state(), State::open);
   EXPECT_EQ(held.mode(), BreakerMode::forced_open);
   EXPECT_EQ(held.snapshot().transitions, 7u);
@@ -270,13 +272,13 @@ TEST(CircuitBreaker, TakingOverReportsNoTransition) {
   EXPECT_EQ(held.snapshot().transitions, 8u);
 
   CircuitBreaker open(clock, CircuitBreakerConfig{}, [&](State, State) { ++calls; });
-  open.take_over(BreakerMode::automatic, true, 3);
+  open.take_over(BreakerMode::automatic, true, 3, clock.now());
   EXPECT_EQ(open.state(), State::open);
   EXPECT_FALSE(open.allow_request());  // the reset timeout runs from now
   EXPECT_EQ(open.snapshot().transitions, 3u);
 
   CircuitBreaker closed(clock, CircuitBreakerConfig{}, [&](State, State) { ++calls; });
-  closed.take_over(BreakerMode::automatic, false, 0);
+  closed.take_over(BreakerMode::automatic, false, 0, 0);
   EXPECT_EQ(closed.state(), State::closed);
   EXPECT_EQ(calls, 1);
 }
