@@ -293,9 +293,10 @@ int http_command(const std::vector<std::string>& argv) {
       };
       if (batch == 1) {
         record(j, 0);
-      } else if (j.is_object() && j.contains("items") && j["items"].is_array()) {
+      } else if (j.is_object() && j.contains("items") && j["items"].is_array() &&
+                 j["items"].size() == items_of(r)) {
         for (std::size_t i = 0; i < j["items"].size(); ++i) record(j["items"][i], i);
-      } else {
+      } else {  // not an answer for each item sent
         ++mine.bad_bodies;
       }
     };
@@ -342,7 +343,8 @@ int http_command(const std::vector<std::string>& argv) {
          {{"sent", result.sent},
           {"answered", result.answered},
           {"transport_errors", result.transport_errors},
-          {"timeouts", result.timeouts}}},
+          {"timeouts", result.timeouts},
+          {"unsent", result.unsent}}},
         {"requests_per_s", static_cast<double>(result.answered) / elapsed},
         {"failures_acknowledged", acked},
         {"failures_per_s", static_cast<double>(acked) / elapsed},
@@ -362,7 +364,7 @@ int http_command(const std::vector<std::string>& argv) {
           << ms(result.latency.max()) << "\nstatus:";
     for (const auto& [status, n] : result.statuses) human << " " << status << "=" << n;
     human << "  transport errors " << result.transport_errors << ", timeouts " << result.timeouts
-          << "\n";
+          << ", unsent (due, no free connection at the end) " << result.unsent << "\n";
     if (!result.first_error.empty()) human << "first error: " << result.first_error << "\n";
 
     int exit_code = result.answered == 0 ? kExitFailure : kExitOk;
@@ -420,7 +422,13 @@ int http_command(const std::vector<std::string>& argv) {
         acks.insert(acks.end(), t.acks.begin(), t.acks.end());
       }
       if (bad_bodies > 0) {
-        problems.push_back(std::to_string(bad_bodies) + " 202 answers without an id");
+        problems.push_back(std::to_string(bad_bodies) +
+                           " 202 answers without an id (or, for a batch, not one per item)");
+      }
+      if (acks.empty()) {
+        // Nothing was acknowledged (every request refused, 401 without a key...): there is
+        // nothing to prove, which is no proof.
+        problems.push_back("no failure was acknowledged");
       }
       std::unordered_map<std::string, std::size_t> by_id;
       std::set<std::string> runs;

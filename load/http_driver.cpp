@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -77,7 +78,12 @@ class Loop {
       if (issuing) issuing = assign(now, r);
       if (!issuing) {
         for (auto& c : conns_) {
-          if (c.state == Connection::State::scheduled) c.state = Connection::State::idle;
+          if (c.state != Connection::State::scheduled) continue;
+          c.state = Connection::State::idle;
+          if (s_.end_ns != 0 && c.due_ns < s_.end_ns) {  // due, and the run ended first
+            r.latency.record(static_cast<std::uint64_t>(s_.end_ns - c.due_ns));
+            ++r.unsent;
+          }
         }
         if (drain_until == 0) drain_until = now + s_.options.drain_ms * 1'000'000ll;
         if (busy() == 0) break;
@@ -260,6 +266,10 @@ class Loop {
     auto& c = conns_[i];
     if (c.state == Connection::State::busy) {
       ++(timeout ? r.timeouts : r.transport_errors);
+      if (timeout && s_.options.rate > 0) {
+        r.latency.record(
+            static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - c.due_ns)));
+      }
       s_.progress.failed.fetch_add(1, std::memory_order_relaxed);
       s_.sink(index_, c.k, nullptr);
       if (!timeout) s_.note_error("connection closed before the answer");
@@ -318,7 +328,23 @@ DriveResult drive(const DriveOptions& options, const RequestSource& source, cons
     total.answered += r.answered;
     total.transport_errors += r.transport_errors;
     total.timeouts += r.timeouts;
+    total.unsent += r.unsent;
     total.elapsed_s = std::max(total.elapsed_s, r.elapsed_s);
+  }
+  if (options.rate > 0 && shared.end_ns != 0) {
+    // Requests due before the end that no connection was free to send: a stall at the end of
+    // the run. Each waited at least until the end; leaving them out would hide that stall.
+    const auto due_by_end =
+        static_cast<std::uint64_t>(std::ceil(options.duration_s * options.rate));
+    const std::uint64_t limit =
+        options.max_requests != 0 ? std::min(due_by_end, options.max_requests) : due_by_end;
+    for (std::uint64_t k = shared.next.load(); k < limit; ++k) {
+      const auto due =
+          shared.start_ns + static_cast<std::int64_t>(static_cast<double>(k) * 1e9 / options.rate);
+      if (due >= shared.end_ns) break;
+      total.latency.record(static_cast<std::uint64_t>(shared.end_ns - due));
+      ++total.unsent;
+    }
   }
   total.first_error = shared.first_error;
   return total;

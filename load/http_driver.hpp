@@ -41,13 +41,17 @@ struct DriveProgress {
 };
 
 struct DriveResult {
-  LatencyHistogram latency;  ///< Every answered request, in nanoseconds.
+  /// Every answered request, in nanoseconds; in open loop also each timed-out request (its
+  /// wait until given up) and each request due before the end that no connection was free to
+  /// send (its wait until the end: a lower bound), so a stall is never left out.
+  LatencyHistogram latency;
   std::map<int, std::uint64_t> statuses;
   std::uint64_t sent = 0;
   std::uint64_t answered = 0;
   std::uint64_t transport_errors = 0;
   std::uint64_t timeouts = 0;
-  double elapsed_s = 0;  ///< From the start until the last answer.
+  std::uint64_t unsent = 0;  ///< Open loop: due before the end, never sent (all connections busy).
+  double elapsed_s = 0;      ///< From the start until the last answer.
   std::string first_error;
 };
 

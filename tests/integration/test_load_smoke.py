@@ -61,6 +61,17 @@ class LoadSmokeTest(ServiceTestCase):
         self.assertEqual(report["requests"]["answered"], 10)
         self.assertTrue(report["validation"]["ok"], report["validation"]["problems"])
 
+    def test_validation_fails_when_nothing_was_acknowledged(self):
+        # Every line refused (400: no error_code): nothing acknowledged is not a proof.
+        lines = [json.loads(line) for line in self.generate(24, 20).decode().splitlines()]
+        for line in lines:
+            line.pop("error_code", None)
+        data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        code, report, err = self.http(data)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(report["statuses"], {"400": 20})
+        self.assertIn("no failure was acknowledged", report["validation"]["problems"])
+
     def test_validation_catches_rows_it_did_not_acknowledge(self):
         # The same runs sent twice: the second validation finds the first run's rows in its
         # runs, which its own answers never acknowledged, and the stats no longer line up.
