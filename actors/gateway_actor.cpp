@@ -70,14 +70,16 @@ gateway_actor::behavior_type gateway_behavior(Self self, PipelineContext* ctx) {
           if (job->id) {
             Result<RecoveryUpdateResult> result =
                 ran ? *one : Result<RecoveryUpdateResult>(ran.error());
-            if (result && result->outcome == UpdateOutcome::updated) {
+            // A change that records no attempt (attempted false) is neither outcome.
+            if (result && result->outcome == UpdateOutcome::updated &&
+                job->update.recovery_attempted) {
               job->update.recovery_succeeded ? metrics->recovery_succeeded()
                                              : metrics->recovery_failed();
             }
             job->answer(std::move(result));
           } else {
             Result<std::int64_t> result = ran ? *bulk : Result<std::int64_t>(ran.error());
-            if (result && *result > 0) {
+            if (result && *result > 0 && job->update.recovery_attempted) {
               const auto n = static_cast<std::uint64_t>(*result);
               job->update.recovery_succeeded ? metrics->recovery_succeeded(n)
                                              : metrics->recovery_failed(n);

@@ -114,6 +114,7 @@ void add_admin_routes(Router& router, ApiContext& ctx) {
                 422, "the new catalog is invalid; version " + result.version + " stays", request_id,
                 "catalog");
             auto body = nlohmann::json::parse(response.body);
+            body["type"] = "https://failcat.dev/problems/invalid-catalog";
             body["problems"] = result.problems;
             response.body = dump_json(body);
             return respond(std::move(response));

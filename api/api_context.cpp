@@ -28,6 +28,11 @@ HttpResponse store_error_response(const Error& error, const std::string& request
   }
   log_event(LogLevel::warn, "database error",
             {{"request_id", request_id}, {"error", error.message}});
+  // A value the database refuses that validation let through: a 400, since a retry cannot
+  // help (never "unavailable, retry"); what the database said stays in the log above.
+  if (error.kind == ErrorKind::rejected) {
+    return problem_response(400, "the database refused a value of this request", request_id);
+  }
   if (error.kind == ErrorKind::overloaded) return error_response(error, request_id);
   return problem_response(503, "the database is unavailable; retry later", request_id);
 }

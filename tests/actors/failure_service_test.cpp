@@ -1182,6 +1182,24 @@ TEST(FailureService, RecoveryChangesCountOutcomes) {
   const auto text = f.metrics().serialize();
   EXPECT_NE(text.find("recovery_success_total 1"), std::string::npos);
   EXPECT_NE(text.find("recovery_failure_total 1"), std::string::npos);
+
+  // A change that records no attempt (back to pending) is neither a success nor a failure.
+  one.reset();
+  auto reset = std::make_shared<RecoveryJob>();
+  reset->id = id;
+  reset->update.recovery_succeeded = false;
+  reset->update.recovery_attempted = false;
+  reset->update.at = SystemClock().now();
+  reset->done_one = job->done_one;
+  service.recover(reset);
+  {
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return one.has_value(); }));
+  }
+  ASSERT_TRUE(one->ok());
+  EXPECT_EQ((*one)->outcome, UpdateOutcome::updated);
+  EXPECT_EQ(metric_value(f, "recovery_success_total"), 1);
+  EXPECT_EQ(metric_value(f, "recovery_failure_total"), 1);
 }
 
 TEST(FailureService, ARecoveryChangePastTheDeadlineAnswersHowItEndedNeverRetry) {
