@@ -56,6 +56,18 @@ StartMigration migrate_at_start(const Config& config) {
   auto store = open_store(store_options(config));
   if (!store) return StartMigration::failed;
   auto applied = (*store)->migrate();
+  // Another process holding the SQLite file's write lock (`failcat migrate`, a backfill) is
+  // not a bad file: wait for it, up to a minute.
+  for (int waited = 0; sqlite && !applied && waited < 60 &&
+                       applied.error().message.find("database is locked") != std::string::npos;
+       ++waited) {
+    if (waited == 0) {
+      log_event(LogLevel::warn, "the SQLite file is locked by another process; waiting",
+                {{"path", config.sqlite_path}});
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    applied = (*store)->migrate();
+  }
   if (applied) {
     for (int v : *applied) {
       log_event(LogLevel::info, "applied migration", {{"version", std::to_string(v)}});

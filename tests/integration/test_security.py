@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import tempfile
@@ -185,6 +186,26 @@ class ProtectedMode(unittest.TestCase):
         self.assertIn('keys[0] "ci": role', out.stderr)
         out = self.run_serve({"FAILCAT_API_KEYS_FILE": os.path.join(workdir, "missing.json")})
         self.assertEqual(out.returncode, 2, out)
+
+    def test_an_sqlite_file_another_process_holds_is_waited_for(self):
+        # `failcat migrate` or a backfill holding the write lock is not a bad file.
+        workdir = tempfile.mkdtemp(prefix="failcat-locked-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        path = os.path.join(workdir, "failcat.db")
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        server = Server("sqlite", workdir=workdir)
+        server.start(wait=False)
+        self.addCleanup(server.stop)
+        time.sleep(7)  # beyond SQLite's 5 s busy timeout
+        self.assertIsNone(server.proc.poll(), server.read_log())
+        self.assertIn("locked by another process", server.read_log())
+        holder.execute("COMMIT")
+        holder.close()
+        server.wait_healthy()
+        api = server.client()
+        self.addCleanup(api.close)
+        self.assertEqual(api.get("/api/v1/failures").status, 200)
 
     def test_settings_it_can_never_use_stop_start_up_naming_them(self):
         workdir = tempfile.mkdtemp(prefix="failcat-paths-")
