@@ -356,6 +356,7 @@ class CatalogReloadTest(ServiceTestCase, ApiAssertions):
         r = self.api.post(API + "/catalog/reload")
         self.assertProblem(r, 422, "catalog")
         self.assertTrue(r.json()["problems"], r)
+        self.assertEqual(r.json()["type"], "https://failcat.dev/problems/invalid-catalog")
         self.assertEqual(self.api.get(API + "/catalog").json()["version"], loaded)
         still = self.ingest(failure("run-z", "FOO_NEW_CODE", "an odd thing"))
         self.assertEqual(still["catalog_entry_id"], "foo_new")
