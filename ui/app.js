@@ -7,6 +7,7 @@
   const pageSize = 50;
   let offset = 0;
   let total = 0;
+  let listing = 0;  // the latest list request: an older answer arriving late is dropped
 
   const $ = (id) => document.getElementById(id);
   const keyInput = $("api-key");
@@ -27,7 +28,9 @@
       ? await response.json() : await response.text();
     if (!response.ok) {
       const detail = body && body.detail ? body.detail : String(body);
-      throw new Error(response.status + " " + detail);
+      const error = new Error(response.status + " " + detail);
+      error.status = response.status;
+      throw error;
     }
     return { body, response };
   }
@@ -76,8 +79,7 @@
         // since, say so and show the list again rather than overwrite their change.
         const current = await call("/failures/" + encodeURIComponent(f.id));
         if (current.body.updated_at !== f.updated_at) {
-          say("this failure was changed by someone else since the page was loaded; the list is reloaded");
-          refresh();
+          refresh("this failure was changed by someone else since the page was loaded; the list is reloaded");
           return;
         }
         const etag = current.response.headers.get("ETag");
@@ -90,7 +92,14 @@
         });
         say("");
         refresh();
-      } catch (e) { say("update: " + e.message); }
+      } catch (e) {
+        if (e.status === 412) {
+          // Changed between the read above and the change: same answer as before it.
+          refresh("this failure was changed by someone else meanwhile; the list is reloaded");
+          return;
+        }
+        say("update: " + e.message);
+      }
     };
     row.querySelector(".ok").addEventListener("click", () => mark(true));
     row.querySelector(".fail").addEventListener("click", () => mark(false));
@@ -98,30 +107,38 @@
   }
 
   async function loadFailures() {
+    const request = ++listing;
+    const from = offset;
     const params = filterParams();
     params.set("limit", String(pageSize));
-    params.set("offset", String(offset));
+    params.set("offset", String(from));
     const tbody = $("failures").querySelector("tbody");
     try {
       const { body } = await call("/failures/unrecovered?" + params.toString());
-      if (body.items.length === 0 && offset > 0) {
+      if (request !== listing) return;  // a newer page or filter was asked for meanwhile
+      if (body.items.length === 0 && from > 0) {
         // The last rows of this page were handled: show the page before it.
-        offset = Math.max(0, offset - pageSize);
+        offset = Math.max(0, from - pageSize);
         return loadFailures();
       }
       total = body.total;
       tbody.replaceChildren(...body.items.map(renderRow));
-      const last = Math.min(offset + body.items.length, total);
-      $("page").textContent = total === 0 ? "nothing to review" : (offset + 1) + "–" + last + " of " + total;
-      $("prev").disabled = offset === 0;
+      const last = Math.min(from + body.items.length, total);
+      $("page").textContent = total === 0 ? "nothing to review" : (from + 1) + "–" + last + " of " + total;
+      $("prev").disabled = from === 0;
       $("next").disabled = last >= total;
     } catch (e) {
+      if (request !== listing) return;
       tbody.replaceChildren();
-      say("failures: " + e.message);
+      $("page").textContent = "";
+      $("prev").disabled = from === 0;
+      $("next").disabled = true;
+      say("failures: " + e.message + (e.status === 503 ? " (try again shortly)" : ""));
     }
   }
 
-  function refresh() { say(""); loadSummary(); loadFailures(); }
+  // Reloads the summary and the list, showing `message` (or clearing the last one).
+  function refresh(message) { say(message || ""); loadSummary(); loadFailures(); }
 
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); offset = 0; refresh(); });
   $("auth").addEventListener("submit", (e) => {
