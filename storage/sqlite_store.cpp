@@ -526,9 +526,28 @@ class SqliteStore final : public FailureStore {
 
   Result<std::int64_t> rollup_aggregates(Micros from, Micros to, Micros now) override {
     return guarded<std::int64_t>([&] {
-      std::int64_t written = 0;
       const auto lo = format_rfc3339(floor_hour(from));
       const auto hi = format_rfc3339(floor_hour(to) == to ? to : floor_hour(to) + kMicrosPerHour);
+      // Grouped in a read snapshot, which in WAL mode holds no lock a writer waits for: only
+      // the replacement of the range's rows takes the single write lock, so ingest's batches
+      // never queue behind a scan of hours of failures.
+      using Group = std::vector<Value>;
+      const auto groups = snapshot<std::vector<Group>>([&] {
+        Statement sel(db(),
+                      "SELECT substr(created_at, 1, 13) || ':00:00.000000Z', tenant_id, "
+                      "error_code, coalesce(catalog_entry_id, ''), coalesce(category, ''), "
+                      "coalesce(match_type, ''), count(*), sum(recovery_succeeded) FROM "
+                      "failure_matches WHERE created_at >= ? AND created_at < ? "
+                      "GROUP BY 1, 2, 3, 4, 5, 6");
+        sel.bind_all({lo, hi});
+        std::vector<Group> out;
+        while (sel.step()) {
+          out.push_back({sel.text(0), sel.text(1), sel.text(2), sel.text(3), sel.text(4),
+                         sel.text(5), sel.int64(6), sel.int64(7)});
+        }
+        return out;
+      });
+      std::int64_t written = 0;
       transaction([&] {
         Statement del(
             db(), "DELETE FROM failure_aggregates WHERE bucket_start >= ? AND bucket_start < ?");
@@ -537,14 +556,15 @@ class SqliteStore final : public FailureStore {
         Statement ins(db(),
                       "INSERT INTO failure_aggregates (bucket_start, tenant_id, error_code, "
                       "catalog_entry_id, category, match_type, failure_count, recovered_count, "
-                      "updated_at) SELECT substr(created_at, 1, 13) || ':00:00.000000Z', "
-                      "tenant_id, error_code, coalesce(catalog_entry_id, ''), "
-                      "coalesce(category, ''), coalesce(match_type, ''), count(*), "
-                      "sum(recovery_succeeded), ? FROM failure_matches WHERE created_at >= ? AND "
-                      "created_at < ? GROUP BY 1, 2, 3, 4, 5, 6");
-        ins.bind_all({format_rfc3339(now), lo, hi});
-        ins.run();
-        written = sqlite3_changes(db());
+                      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        const std::string stamp = format_rfc3339(now);
+        for (const auto& g : groups) {
+          ins.reset();
+          ins.bind_all(g);
+          ins.bind(9, stamp);
+          ins.run();
+          ++written;
+        }
       });
       return written;
     });
