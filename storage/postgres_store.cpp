@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -45,13 +47,14 @@ constexpr int kUnmatchedGroupLimit = 5000;
 /// and never coarser: two messages with one key always have one signature (the regrouping in
 /// C++ would otherwise count one signature's failures under another). Computed from `low`, the
 /// message with ASCII lower-cased as the tokenizer does: `lower` for an ASCII message (fast),
-/// `translate` of A–Z otherwise (`lower` would fold more; `translate` costs 4 µs a message). A UUID or a hex part (>= 6 hex digits mixing digits and letters, or 0x…) standing
-/// where the tokenizer masks one — after a non-word character or an underscore, before neither
-/// a word character nor anything but an underscore — becomes a placeholder (\x01 and a letter;
-/// a \x01 of the message itself is doubled, so none reads as one); every digit becomes 0.
-/// Only in messages of at most 4,096 bytes, all of which the tokenizer reads (a longer one is cut
-/// there, possibly inside an id the expression would see whole), and only when the cheap test
-/// finds a hex run at all. Punctuation and spacing stay, so the key is finer there.
+/// `translate` of A–Z otherwise (`lower` would fold more; `translate` costs 4 µs a message). A UUID
+/// or a hex part (>= 6 hex digits mixing digits and letters, or 0x…) standing where the tokenizer
+/// masks one — after a non-word character or an underscore, before neither a word character nor
+/// anything but an underscore — becomes a placeholder (\x01 and a letter; a \x01 of the message
+/// itself is doubled, so none reads as one); every digit becomes 0. Only in messages of at most
+/// 4,096 bytes, all of which the tokenizer reads (a longer one is cut there, possibly inside an id
+/// the expression would see whole), and only when the cheap test finds a hex run at all.
+/// Punctuation and spacing stay, so the key is finer there.
 constexpr const char* kUnmatchedKey =
     "regexp_replace(CASE WHEN octet_length(low) <= 4096 AND low ~ '[0-9a-f]{6}|0x' THEN "
     "regexp_replace(regexp_replace(replace(low, chr(1), chr(1) || chr(1)), "
@@ -435,6 +438,10 @@ class Conditions {
 /// SQLSTATE classes worth retrying later: connection (08), rollback such as serialization
 /// failure or deadlock (40), resources (53), operator intervention incl. statement timeout
 /// and shutdown (57), system (58), lock not available (55P03).
+/// How long one migration waits for a table lock, and how often it tries.
+constexpr const char* kMigrationLockTimeout = "2s";
+constexpr int kMigrationLockAttempts = 3;
+
 bool is_transient_sqlstate(const std::string& state) {
   const std::string cls = state.substr(0, 2);
   return cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58" ||
@@ -496,14 +503,28 @@ class PostgresStore final : public FailureStore {
       for (const auto& m : postgres_migrations()) {
         if (up_to && m.version > *up_to) break;
         if (done.count(m.version) != 0) continue;
-        pqxx::work tx(c);
-        // NOTE: a migration may rewrite a large table; the per-request timeout does not apply.
-        tx.exec("SET LOCAL statement_timeout = 0");
-        admit_tenant(tx, kAllTenants);  // a data migration may touch every tenant's rows
-        tx.exec(m.sql);
-        SqlParams{number(m.version), text(m.name), text(migration_checksum(m))}.exec(
-            tx, kInsertMigration);
-        tx.commit();
+        // A migration that waits for a table lock makes every later statement on that table
+        // wait behind it: on a busy database (another node's long rollup or bulk change) the
+        // whole fleet would stall. It waits kMigrationLockTimeout at most, steps aside, and
+        // tries again; after kMigrationLockAttempts the caller hears `unavailable` (a server
+        // starts degraded and its storage actors try again later).
+        for (int attempt = 1;; ++attempt) {
+          try {
+            pqxx::work tx(c);
+            // A migration may rewrite a large table; the per-request timeout does not apply.
+            tx.exec("SET LOCAL statement_timeout = 0");
+            tx.exec(std::string("SET LOCAL lock_timeout = '") + kMigrationLockTimeout + "'");
+            admit_tenant(tx, kAllTenants);  // a data migration may touch every tenant's rows
+            tx.exec(m.sql);
+            SqlParams{number(m.version), text(m.name), text(migration_checksum(m))}.exec(
+                tx, kInsertMigration);
+            tx.commit();
+            break;
+          } catch (const pqxx::sql_error& e) {
+            if (e.sqlstate() != "55P03" || attempt >= kMigrationLockAttempts) throw;
+            std::this_thread::sleep_for(std::chrono::seconds(attempt));
+          }
+        }
         applied_now.push_back(m.version);
       }
       return applied_now;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -1214,6 +1215,36 @@ TEST(PostgresStore, StatementTimeoutIsUnavailableAndTheStoreRecovers) {
   auto after = store->list(TenantScope::all(), ListQuery{});
   ASSERT_TRUE(after.ok()) << after.error().message;
   EXPECT_EQ(after->total, 0);
+}
+
+// A migration that needs a lock another session holds (another node's long transaction)
+// gives up within seconds instead of queueing every later statement on that table behind it,
+// answers `unavailable`, and applies once the lock is gone.
+TEST(PostgresStore, AMigrationWaitingForALockStepsAside) {
+  const char* base = postgres_test_url();
+  if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
+  ScratchPostgresSchema schema(base, "fc_miglock_" + std::to_string(getpid()));
+  StoreOptions options;
+  options.database_url = schema.url();
+  auto store = make_postgres_store(options);
+  ASSERT_TRUE(store->migrate(6).ok());  // 7 alters failure_recovery_events
+  {
+    pqxx::connection holder(schema.url());
+    pqxx::work hold(holder);
+    hold.exec("SELECT count(*) FROM failure_recovery_events");  // ACCESS SHARE until the end
+    auto blocked = std::async(std::launch::async, [&] { return store->migrate(); });
+    const bool gave_up = blocked.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    hold.abort();  // the lock goes either way, so a migration still waiting ends too
+    const auto result = blocked.get();
+    ASSERT_TRUE(gave_up) << "the migration waited for the lock for a minute";
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().kind, ErrorKind::unavailable) << result.error().message;
+    EXPECT_NE(result.error().message.find("lock timeout"), std::string::npos)
+        << result.error().message;
+  }
+  auto applied = store->migrate();
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  EXPECT_EQ(*applied, std::vector<int>{7});
 }
 
 // A value the database cannot hold is `rejected` (the same rows never succeed), not an outage
