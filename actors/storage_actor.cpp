@@ -230,6 +230,10 @@ struct StorageState {
   std::unique_ptr<FailureStore> store;
   std::uint64_t store_generation = 0;
   bool migrated = false;
+  /// After a failed migration: the next attempt waits until then (each one may wait seconds
+  /// for a lock), and calls meanwhile hear the same error at once.
+  std::chrono::steady_clock::time_point retry_migration_at{};
+  std::optional<Error> migration_error;
   static inline const char* name = "failcat.storage";
 };
 
@@ -240,16 +244,25 @@ void refresh_store(StorageState& state, const PipelineContext& ctx) {
   if (state.store) log_event(LogLevel::info, "storage reconnecting with new store options");
   state.store = open_pipeline_store(ctx, state.store_generation);
   state.migrated = false;
+  state.migration_error.reset();  // new credentials: try at once
 }
+
+/// How long a storage actor waits before trying a failed migration again.
+constexpr auto kMigrationRetryDelay = std::chrono::seconds(5);
 
 // Migrations are idempotent and locked, so each storage actor simply makes sure once.
 Status ensure_migrated(StorageState& state, PipelineStatus& status) {
   if (state.migrated) return ok_status();
+  const auto now = std::chrono::steady_clock::now();
+  if (state.migration_error && now < state.retry_migration_at) return *state.migration_error;
   auto applied = state.store->migrate();
   if (!applied) {
     status.set_store_error(applied.error().message);
+    state.migration_error = applied.error();
+    state.retry_migration_at = std::chrono::steady_clock::now() + kMigrationRetryDelay;
     return std::move(applied).error();
   }
+  state.migration_error.reset();
   state.migrated = true;
   status.set_store_error({});
   return ok_status();

@@ -611,6 +611,28 @@ TEST(FailureService, RowsLostToADamagedLogSegmentAreCountedAsDropped) {
   EXPECT_EQ(f.stop(), 0u);
 }
 
+// A migration that cannot run now (a lock another node holds: each attempt may wait seconds)
+// is not tried again by every batch and every read: a storage actor waits a few seconds
+// before its next attempt and answers the same error meanwhile.
+TEST(FailureService, AFailedMigrationIsNotRetriedByEveryCall) {
+  PipelineFixture f;
+  f.store().fail_migrations = true;
+  auto& service = f.start();
+  Waiter w;
+  for (int i = 0; i < 20; ++i) {
+    service.ingest({input("run-" + std::to_string(i), "RATE_LIMITED")}, {}, w.callback());
+    ASSERT_EQ(w.wait_for(static_cast<std::size_t>(i + 1)), static_cast<std::size_t>(i + 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Twenty groups over a second, each batch refused: one attempt per storage actor (and one
+  // by the periodic jobs' first run).
+  EXPECT_LE(f.store().migrations.load(), f.options().storage_actors + 1);
+  EXPECT_EQ(stored_count(f), 0);
+  f.store().fail_migrations = false;
+  EXPECT_TRUE(eventually([&] { return stored_count(f) == 20; }, std::chrono::seconds(20)));
+  EXPECT_EQ(f.stop(), 0u);
+}
+
 TEST(FailureService, CrashedPersisterIsRestartedAndNothingAcknowledgedIsLost) {
   PipelineFixture f;
   auto& service = f.start();

@@ -34,8 +34,10 @@ struct StoreBehaviour {
   std::atomic<int> rollups{0};  ///< Calls of rollup_aggregates.
   /// rollup_aggregates fails for a range that starts before this time (0: never).
   std::atomic<Micros> fail_rollups_before{0};
-  std::atomic<int> inserting{0};       ///< Inserts running now.
-  std::atomic<int> most_inserting{0};  ///< The most that ever ran at once.
+  std::atomic<bool> fail_migrations{false};  ///< migrate() answers `unavailable`.
+  std::atomic<int> migrations{0};            ///< Calls of migrate() by the pipeline.
+  std::atomic<int> inserting{0};             ///< Inserts running now.
+  std::atomic<int> most_inserting{0};        ///< The most that ever ran at once.
 
   /// Rows of each insert call, in order.
   std::vector<std::size_t> insert_sizes() const {
@@ -60,6 +62,8 @@ class FlakyStore final : public FailureStore {
       : inner_(std::move(inner)), b_(behaviour) {}
   const char* backend() const override { return inner_->backend(); }
   Result<std::vector<int>> migrate(std::optional<int> up_to) override {
+    ++b_.migrations;
+    if (b_.fail_migrations) return Error::unavailable("injected: waiting for a lock");
     return inner_->migrate(up_to);
   }
   Result<std::vector<MigrationStatus>> migration_status() override {
