@@ -57,11 +57,13 @@ StartMigration migrate_at_start(const Config& config) {
   if (!store) return StartMigration::failed;
   auto applied = (*store)->migrate();
   // Another process holding the SQLite file's write lock (`failcat migrate`, a backfill) is
-  // not a bad file: wait for it, up to a minute.
-  for (int waited = 0; sqlite && !applied && waited < 60 &&
-                       applied.error().message.find("database is locked") != std::string::npos;
-       ++waited) {
-    if (waited == 0) {
+  // not a bad file: wait for it, up to a minute (each attempt itself waits SQLite's busy
+  // timeout).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  for (bool first = true; sqlite && !applied && std::chrono::steady_clock::now() < give_up &&
+                          applied.error().message.find("database is locked") != std::string::npos;
+       first = false) {
+    if (first) {
       log_event(LogLevel::warn, "the SQLite file is locked by another process; waiting",
                 {{"path", config.sqlite_path}});
     }
