@@ -11,4 +11,4 @@ if [ ! -d "$tools/node_modules/jsdom" ] || [ "$(cat "$tools/.version" 2>/dev/nul
   npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "jsdom@$version" >&2
   echo "$version" >"$tools/.version"
 fi
-exec node --test tests/ui/
+exec node --test tests/ui/*.test.mjs

@@ -433,15 +433,15 @@ class Conditions {
   std::vector<std::string> terms_;
 };
 
+/// How long one migration waits for a table lock, and how often it tries.
+constexpr const char* kMigrationLockTimeout = "2s";
+constexpr int kMigrationLockAttempts = 3;
+
 // ---- Errors ----------------------------------------------------------------------------
 
 /// SQLSTATE classes worth retrying later: connection (08), rollback such as serialization
 /// failure or deadlock (40), resources (53), operator intervention incl. statement timeout
 /// and shutdown (57), system (58), lock not available (55P03).
-/// How long one migration waits for a table lock, and how often it tries.
-constexpr const char* kMigrationLockTimeout = "2s";
-constexpr int kMigrationLockAttempts = 3;
-
 bool is_transient_sqlstate(const std::string& state) {
   const std::string cls = state.substr(0, 2);
   return cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58" ||
