@@ -90,7 +90,6 @@
           headers: headers(Object.assign({ "Content-Type": "application/json" }, etag ? { "If-Match": etag } : {})),
           body: JSON.stringify(body),
         });
-        say("");
         refresh();
       } catch (e) {
         if (e.status === 412) {
