@@ -250,9 +250,9 @@ bool run_jobs(Self self, PipelineContext* ctx) {
       }
       // As long again between two batches: ingest's writes never queue behind a run of
       // deletes (on SQLite one writer at a time), at half the rate deletes could go.
-      const auto now = std::chrono::steady_clock::now();
-      if (now + (now - started) >= until) break;
-      std::this_thread::sleep_for(now - started);
+      const auto done = std::chrono::steady_clock::now();
+      if (done + (done - started) >= until) break;
+      std::this_thread::sleep_for(done - started);
     }
   }
 

@@ -582,9 +582,11 @@ void on_outcome(Self self, PipelineContext* ctx, std::uint64_t first, std::uint6
   finish_drain_if_done(self, ctx);
 }
 
-/// Counts acknowledged rows lost with damaged frames of the log (those above the checkpoint,
-/// which the database never got) as dropped, each damaged range once: a range is recorded in
-/// kLostRecordsFile when counted, and the same damage found by a later start is only logged.
+/// Counts acknowledged rows lost with damaged frames of the log as dropped: those above the
+/// checkpoint (the checkpoint trails the database by up to kCheckpointDelay, so a row the
+/// database took just before the crash may be among them: counted lost rather than missed).
+/// Each damaged range once: a range is recorded in kLostRecordsFile when counted, and the
+/// same damage found by a later start is only logged.
 void count_lost_records(PipelineContext* ctx, const std::string& dir,
                         const std::vector<WalCorruption>& corruptions, std::uint64_t persisted) {
   if (corruptions.empty()) return;
@@ -592,8 +594,8 @@ void count_lost_records(PipelineContext* ctx, const std::string& dir,
   std::ifstream in(std::filesystem::path(dir) / kLostRecordsFile);
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("segment", "") != "" && j.contains("first_lsn") &&
-        j["first_lsn"].is_number_unsigned()) {
+    if (j.is_object() && j.contains("segment") && j["segment"].is_string() &&
+        j.contains("first_lsn") && j["first_lsn"].is_number_unsigned()) {
       counted.emplace(j["segment"].get<std::string>(), j["first_lsn"].get<std::uint64_t>());
     }
   }

@@ -1470,8 +1470,8 @@ TEST(FailureService, AnOldRollupStepThatFailsHoldsNeitherTheCurrentHourNorItsExp
   f.stop();
 }
 
-// Retention deletes in bounded transactions but keeps going while it has rows to delete (it
-// deleted at most fifty batches a run, so an ingest faster than that grew the table for ever).
+// Retention deletes in bounded transactions but keeps going while it has rows to delete: a
+// fixed number of batches a run would let an ingest faster than that grow the table for ever.
 TEST(FailureService, RetentionCatchesUpInOneRun) {
   PipelineFixture f;
   f.options().retention_days = 1;
