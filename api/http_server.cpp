@@ -14,6 +14,7 @@
 
 #include "api/problem.hpp"
 #include "config/logging.hpp"
+#include "core/ascii.hpp"
 #include "metrics/metrics.hpp"
 
 namespace failcat {
@@ -152,18 +153,13 @@ std::optional<std::string> percent_decode(std::string_view text) {
 }
 
 bool is_json_media_type(std::string_view content_type) {
-  const auto lower = [](std::string_view text) {
-    std::string out(text);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-  };
   const auto trim = [](std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
     while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
     return text;
   };
   const auto semicolon = content_type.find(';');
-  const std::string type = lower(trim(content_type.substr(0, semicolon)));
+  const std::string type = ascii_lower(trim(content_type.substr(0, semicolon)));
   constexpr std::string_view kApplication = "application/";
   if (type.compare(0, kApplication.size(), kApplication) != 0) return false;
   const std::string_view subtype = std::string_view(type).substr(kApplication.size());
@@ -174,7 +170,7 @@ bool is_json_media_type(std::string_view content_type) {
       semicolon == std::string_view::npos ? std::string_view{} : content_type.substr(semicolon + 1);
   while (!params.empty()) {
     const auto next = params.find(';');
-    const std::string param = lower(trim(params.substr(0, next)));
+    const std::string param = ascii_lower(trim(params.substr(0, next)));
     params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
     if (param.rfind("charset=", 0) != 0) continue;
     std::string charset = param.substr(8);
@@ -230,9 +226,7 @@ class HttpServer::Impl final : public Http::Handler {
         request->query.emplace_back(key.value_or(it->first), value.value_or("\x01invalid"));
       }
       for (const auto& [name, raw] : wire.headers().rawList()) {
-        std::string lower = name;
-        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        request->headers[lower] = raw.value();
+        request->headers[ascii_lower(name)] = raw.value();
       }
       request->body = wire.body();
     } catch (const std::exception& e) {
@@ -242,8 +236,7 @@ class HttpServer::Impl final : public Http::Handler {
 
     // HTTP/1.1 connections persist unless the client asks otherwise (Pistache defaults to
     // `Connection: close` when the request has no Connection header).
-    std::string connection = request->header("connection").value_or("");
-    for (auto& c : connection) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string connection = ascii_lower(request->header("connection").value_or(""));
     const bool wants_close = connection.find("close") != std::string::npos;
     const bool keep_alive = wire.version() == Http::Version::Http11 && !wants_close;
     // Said explicitly either way: Pistache echoes an HTTP/1.0 client's `keep-alive`, which

@@ -8,15 +8,10 @@
 #include <string_view>
 
 #include "api/problem.hpp"
+#include "core/ascii.hpp"
 
 namespace failcat {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 /// The name part of a Host value (`name`, `name:port`, `[v6]:port`), lower-cased; nullopt
 /// when it is malformed.
@@ -27,13 +22,13 @@ std::optional<std::string> host_name(std::string_view host) {
     if (close == std::string_view::npos) return std::nullopt;
     const auto rest = host.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') return std::nullopt;
-    return lower(host.substr(1, close - 1));
+    return ascii_lower(host.substr(1, close - 1));
   }
   const auto colon = host.find(':');
   auto name = host.substr(0, colon);
   if (name.empty()) return std::nullopt;
   if (name.back() == '.') name.remove_suffix(1);  // "localhost." is localhost
-  return lower(name);
+  return ascii_lower(name);
 }
 
 bool is_address_literal(const std::string& name) {
@@ -59,7 +54,7 @@ std::optional<std::string> origin_authority(std::string_view origin) {
     authority = authority.substr(0, slash);
   }
   if (authority.empty()) return std::nullopt;
-  return lower(authority);
+  return ascii_lower(authority);
 }
 
 }  // namespace
@@ -89,11 +84,11 @@ RequestGate make_open_gate(OpenGateOptions options) {
     const auto site = request.header("sec-fetch-site");
     bool cross_site = false;
     if (site) {
-      const auto s = lower(*site);
+      const auto s = ascii_lower(*site);
       cross_site = s == "cross-site" || s == "same-site";
     } else if (const auto origin = request.header("origin")) {
       const auto authority = origin_authority(*origin);
-      cross_site = !authority || !host || *authority != lower(*host);
+      cross_site = !authority || !host || *authority != ascii_lower(*host);
     }
     if (cross_site) {
       return problem_response(403,

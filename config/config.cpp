@@ -12,6 +12,8 @@
 #include <optional>
 #include <sstream>
 
+#include "core/ascii.hpp"
+
 extern char** environ;  // NOLINT: POSIX
 
 namespace failcat {
@@ -262,8 +264,7 @@ const std::vector<OptionDef>& option_defs() {
                v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
            while (!name.empty() && name.front() == ' ') name.erase(name.begin());
            while (!name.empty() && name.back() == ' ') name.pop_back();
-           for (auto& ch : name)
-             ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+           name = ascii_lower(name);
            if (name.empty() || name.find_first_of(" /:@[]") != std::string::npos) {
              return "'" + v + "' is not a comma-separated list of host names (or *)";
            }

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <string_view>
 
+#include "core/ascii.hpp"
 #include "core/timestamp.hpp"
 #include "core/uuid.hpp"
 
@@ -47,11 +48,7 @@ json counts(const std::map<std::string, std::int64_t>& by_key) {
 }  // namespace
 
 bool same_reported_failure(const FailureRecord& a, const FailureRecord& b) {
-  const auto lower = [](std::string text) {
-    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return text;
-  };
-  if (lower(a.tenant_id) != lower(b.tenant_id) || a.run_id != b.run_id ||
+  if (ascii_lower(a.tenant_id) != ascii_lower(b.tenant_id) || a.run_id != b.run_id ||
       a.error_code != b.error_code || a.error_message != b.error_message ||
       a.skill_id != b.skill_id || a.step_index != b.step_index) {
     return false;

@@ -3,6 +3,8 @@
 #include <array>
 #include <cctype>
 
+#include "core/ascii.hpp"
+
 namespace failcat {
 namespace {
 
@@ -67,9 +69,7 @@ bool is_uuid(std::string_view text) {
 
 std::optional<std::string> canonical_uuid(std::string_view text) {
   if (!is_uuid(text)) return std::nullopt;
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return ascii_lower(text);
 }
 
 std::optional<std::int64_t> uuid_v7_millis(std::string_view uuid) {
