@@ -101,7 +101,7 @@ wrk_rps() {
 }
 # The same of a failcat-load report: every answer a 202, every due request sent.
 check_answers() {
-  local odd; odd=$(jq -r '[(.statuses | to_entries[] | select(.key != "202") | "\(.key)=\(.value)"), (if .requests.unsent > 0 then "unsent=\(.requests.unsent)" else empty end), (if .requests.timeouts > 0 then "timeouts=\(.requests.timeouts)" else empty end)] | join(" ")' "$1")
+  local odd; odd=$(jq -r -f load/answers.jq "$1")
   if [ -n "$odd" ]; then log "   WARNING: $odd in $1"; fi
 }
 DB1=$(fresh_db http)

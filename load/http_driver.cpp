@@ -23,6 +23,13 @@ std::int64_t now_ns() {
       .count();
 }
 
+/// A request due at `due_ns` that the run's end (`end_ns`) found unsent: it waited at least
+/// until then, and leaving it out would hide the stall that kept it (open loop only).
+void count_unsent(DriveResult& r, std::int64_t due_ns, std::int64_t end_ns) {
+  r.latency.record(static_cast<std::uint64_t>(end_ns - due_ns));
+  ++r.unsent;
+}
+
 struct Connection {
   int fd = -1;
   enum class State { idle, scheduled, busy } state = State::idle;
@@ -80,10 +87,7 @@ class Loop {
         for (auto& c : conns_) {
           if (c.state != Connection::State::scheduled) continue;
           c.state = Connection::State::idle;
-          if (s_.end_ns != 0 && c.due_ns < s_.end_ns) {  // due, and the run ended first
-            r.latency.record(static_cast<std::uint64_t>(s_.end_ns - c.due_ns));
-            ++r.unsent;
-          }
+          if (s_.end_ns != 0 && c.due_ns < s_.end_ns) count_unsent(r, c.due_ns, s_.end_ns);
         }
         if (drain_until == 0) drain_until = now + s_.options.drain_ms * 1'000'000ll;
         if (busy() == 0) break;
@@ -332,8 +336,7 @@ DriveResult drive(const DriveOptions& options, const RequestSource& source, cons
     total.elapsed_s = std::max(total.elapsed_s, r.elapsed_s);
   }
   if (options.rate > 0 && shared.end_ns != 0) {
-    // Requests due before the end that no connection was free to send: a stall at the end of
-    // the run. Each waited at least until the end; leaving them out would hide that stall.
+    // Requests due before the end that no connection was free to claim.
     const auto due_by_end =
         static_cast<std::uint64_t>(std::ceil(options.duration_s * options.rate));
     const std::uint64_t limit =
@@ -342,8 +345,7 @@ DriveResult drive(const DriveOptions& options, const RequestSource& source, cons
       const auto due =
           shared.start_ns + static_cast<std::int64_t>(static_cast<double>(k) * 1e9 / options.rate);
       if (due >= shared.end_ns) break;
-      total.latency.record(static_cast<std::uint64_t>(shared.end_ns - due));
-      ++total.unsent;
+      count_unsent(total, due, shared.end_ns);
     }
   }
   total.first_error = shared.first_error;

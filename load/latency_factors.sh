@@ -80,10 +80,9 @@ for setting in $SETTINGS; do
       --duration "${DURATION}s" --json >"$dir/run_$r.json" 2>>"$dir/load.log"
     # The fifth column says what else happened: answers other than 202, requests a stall left
     # unsent at the end (their wait counts in the percentiles), timeouts.
-    jq -r '[(.latency_ms.p50, .latency_ms.p90, .latency_ms.p99, .latency_ms.max | . * 100 | round / 100),
-            ([(.statuses | to_entries[] | select(.key != "202") | "\(.key)=\(.value)"),
-              (if .requests.unsent > 0 then "unsent=\(.requests.unsent)" else empty end),
-              (if .requests.timeouts > 0 then "timeouts=\(.requests.timeouts)" else empty end)] | join(" "))] | @tsv' "$dir/run_$r.json"
+    printf '%s\t%s\n' \
+      "$(jq -r '[.latency_ms.p50, .latency_ms.p90, .latency_ms.p99, .latency_ms.max] | map(. * 100 | round / 100) | @tsv' "$dir/run_$r.json")" \
+      "$(jq -r -f load/answers.jq "$dir/run_$r.json")"
   done
   sum=$(metric "$port" failcat_wal_fsync_seconds_sum); count=$(metric "$port" failcat_wal_fsync_seconds_count)
   fast=$(metric "$port" 'failcat_wal_fsync_seconds_bucket{le="0.01"}')
