@@ -10,28 +10,28 @@
 namespace failcat {
 namespace {
 
-/// The version an `If-Match` header demands: nullopt for none or `*`; an error for a weak,
-/// malformed or multiple tag (so the request fails 412 rather than silently overwriting).
-Result<std::optional<Micros>> if_match(const HttpRequest& request) {
+/// A version no failure ever has: what a weak, malformed or multiple `If-Match` tag demands,
+/// so that the change fails 412 (with the current `ETag`) rather than silently overwriting.
+constexpr Micros kNoVersion = -1;
+
+/// The version an `If-Match` header demands: nullopt for none or `*`, kNoVersion for a tag
+/// this server never sends. Evaluated by the store, after the failure is found: a missing
+/// failure is a 404 and a bad body a 400 whatever the header says (RFC 9110 §13.2.2).
+std::optional<Micros> if_match(const HttpRequest& request) {
   auto header = request.header("if-match");
-  if (!header) return std::optional<Micros>{};
+  if (!header) return std::nullopt;
   std::string tag = *header;
   while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.erase(0, 1);
   while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.pop_back();
-  if (tag == "*") return std::optional<Micros>{};
-  if (tag.size() < 3 || tag.front() != '"' || tag.back() != '"') {
-    return Error{ErrorKind::precondition_failed, "If-Match must be one strong entity tag",
-                 "If-Match"};
-  }
+  if (tag == "*") return std::nullopt;
+  if (tag.size() < 3 || tag.front() != '"' || tag.back() != '"') return kNoVersion;
   const std::string digits = tag.substr(1, tag.size() - 2);
   Micros value = 0;
   for (char c : digits) {
-    if (c < '0' || c > '9' || value > (INT64_MAX - 9) / 10) {
-      return Error{ErrorKind::precondition_failed, "If-Match does not match", "If-Match"};
-    }
+    if (c < '0' || c > '9' || value > (INT64_MAX - 9) / 10) return kNoVersion;
     value = value * 10 + (c - '0');
   }
-  return std::optional<Micros>(value);
+  return value;
 }
 
 RecoveryUpdate to_update(const HttpRequest& request, const RecoveryPatch& patch, Micros now) {
@@ -61,15 +61,13 @@ void add_recovery_routes(Router& router, ApiContext& ctx) {
         auto id = canonical_uuid(request.path_params.at("id"));
         if (!id)
           return respond(problem_response(400, "id must be a UUID", request.request_id, "id"));
-        auto expected = if_match(request);
-        if (!expected) return respond(error_response(expected.error(), request.request_id));
         auto patch = parse_recovery_patch(request.body);
         if (!patch) return respond(error_response(patch.error(), request.request_id));
         auto job = std::make_shared<RecoveryJob>();
         job->scope = scope_of(request);
         job->id = *id;
         job->update = to_update(request, *patch, ctx.clock.now());
-        job->if_updated_at = *expected;
+        job->if_updated_at = if_match(request);
         const std::string request_id = request.request_id;
         const std::string wanted = *id;
         job->done_one = [respond, request_id, wanted](Result<RecoveryUpdateResult> result) {

@@ -80,8 +80,9 @@ class RecoveryTest(SharedServerCase):
         self.assertEqual(stale.headers.get("etag"), current)
         for bad in ('W/' + current, "abc", '"-1"', current + ", " + current, '""'):
             with self.subTest(if_match=bad):
-                self.assertProblem(self.patch(item["id"], {"recovery_succeeded": False}, **{"If-Match": bad}),
-                                   412, "If-Match", "PATCH", PATCH_ROUTE)
+                refused = self.patch(item["id"], {"recovery_succeeded": False}, **{"If-Match": bad})
+                self.assertProblem(refused, 412, "If-Match", "PATCH", PATCH_ROUTE)
+                self.assertEqual(refused.headers.get("etag"), current)  # what to send instead
         unchanged = self.api.get(API + "/failures/" + item["id"]).json()
         self.assertEqual((unchanged["recovery_notes"], unchanged["recovery_succeeded"]), ("first", True))
         self.assertEqual(len(self.audit_rows(item["id"])), 1)
@@ -89,8 +90,13 @@ class RecoveryTest(SharedServerCase):
         self.assertEqual(r.status, 200, r)
         r = self.patch(item["id"], {"recovery_succeeded": True}, **{"If-Match": "*"})
         self.assertEqual(r.status, 200, r)
-        # If-Match on an unknown failure is a 404, not a 412.
-        self.assertProblem(self.patch(new_tenant(), {"recovery_succeeded": True}, **{"If-Match": current}), 404)
+        # If-Match on an unknown failure is a 404, and with a bad body a 400, not a 412,
+        # whatever the tag (preconditions come last).
+        for tag in (current, "abc"):
+            with self.subTest(if_match=tag):
+                self.assertProblem(self.patch(new_tenant(), {"recovery_succeeded": True}, **{"If-Match": tag}), 404)
+                self.assertProblem(self.patch(item["id"], {"recovery_succeeded": "yes"}, **{"If-Match": tag}),
+                                   400, "recovery_succeeded")
 
     def test_bulk_updates_every_match_and_audits_each(self):
         run = new_run()
