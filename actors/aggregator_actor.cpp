@@ -267,6 +267,7 @@ bool run_jobs(Self self, PipelineContext* ctx) {
         auto sent = sender.send(*body, now);
         ctx->metrics.webhook_delivery(sent ? Metrics::Outcome::success : Metrics::Outcome::failure);
         if (!sent) {
+          st.alert->not_delivered(now);
           log_event(LogLevel::warn, "miss-rate alert not delivered",
                     {{"error", sent.error().message}});
         } else {

@@ -1,5 +1,6 @@
 #include "core/miss_rate_alert.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,7 @@ std::optional<std::string> MissRateAlert::evaluate(const FailureStats& stats, in
   const double rate = static_cast<double>(stats.missed) / static_cast<double>(stats.total);
   if (rate < config_.threshold) return std::nullopt;
   if (last_fired_ && now - *last_fired_ < config_.cooldown) return std::nullopt;
+  if (retry_at_ && now < *retry_at_) return std::nullopt;
 
   char percent[16];
   std::snprintf(percent, sizeof percent, "%.1f%%", rate * 100.0);
@@ -53,6 +55,14 @@ std::optional<std::string> MissRateAlert::evaluate(const FailureStats& stats, in
   }
   nlohmann::json body = {{"text", text}};
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void MissRateAlert::not_delivered(Micros now) {
+  constexpr Micros kFirstRetry = 60 * kMicrosPerSecond;
+  Micros wait = kFirstRetry;
+  for (int i = 0; i < failed_deliveries_ && wait < config_.cooldown; ++i) wait *= 2;
+  retry_at_ = now + std::min(wait, std::max(config_.cooldown, kFirstRetry));
+  ++failed_deliveries_;
 }
 
 }  // namespace failcat

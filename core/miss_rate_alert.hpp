@@ -27,13 +27,21 @@ class MissRateAlert {
   /// markup, so an error code cannot mention a channel or disguise a link.
   std::optional<std::string> evaluate(const FailureStats& stats, int window_hours,
                                       Micros now) const;
-  /// The alert was delivered at `now`: the cooldown starts. One not delivered fires again at
-  /// the next evaluation.
-  void delivered(Micros now) { last_fired_ = now; }
+  /// The alert was delivered at `now`: the cooldown starts.
+  void delivered(Micros now) {
+    last_fired_ = now;
+    failed_deliveries_ = 0;
+    retry_at_.reset();
+  }
+  /// The webhook did not take it at `now`: it fires again after a minute, then after twice as
+  /// long each time, at most the cooldown (a receiver that is down is not called every run).
+  void not_delivered(Micros now);
 
  private:
   MissRateAlertConfig config_;
   std::optional<Micros> last_fired_;
+  int failed_deliveries_ = 0;
+  std::optional<Micros> retry_at_;
 };
 
 }  // namespace failcat

@@ -36,11 +36,22 @@ TEST(MissRateAlert, CooldownSilencesRepeatsThenAllowsAgain) {
   EXPECT_TRUE(alert.evaluate(stats(100, 90), 1, 60 * kMicrosPerSecond).has_value());
 }
 
-TEST(MissRateAlert, AnAlertNotDeliveredFiresAgain) {
-  MissRateAlert alert({0.3, 20, 60 * kMicrosPerSecond});
-  ASSERT_TRUE(alert.evaluate(stats(100, 90), 1, 0).has_value());
-  // The webhook did not take it: no cooldown.
-  EXPECT_TRUE(alert.evaluate(stats(100, 90), 1, kMicrosPerSecond).has_value());
+TEST(MissRateAlert, AnAlertNotDeliveredFiresAgainBackingOff) {
+  constexpr Micros kMinute = 60 * kMicrosPerSecond;
+  MissRateAlert alert({0.3, 20, 15 * kMinute});
+  Micros t = 0;
+  ASSERT_TRUE(alert.evaluate(stats(100, 90), 1, t).has_value());
+  // Not taken: no cooldown, but not every run either: 1, 2, 4, 8 minutes, then the cooldown.
+  for (const Micros wait :
+       {1 * kMinute, 2 * kMinute, 4 * kMinute, 8 * kMinute, 15 * kMinute, 15 * kMinute}) {
+    alert.not_delivered(t);
+    EXPECT_FALSE(alert.evaluate(stats(100, 90), 1, t + wait - 1).has_value()) << wait;
+    ASSERT_TRUE(alert.evaluate(stats(100, 90), 1, t + wait).has_value()) << wait;
+    t += wait;
+  }
+  alert.delivered(t);  // taken at last: the cooldown, then the alert may fire again
+  EXPECT_FALSE(alert.evaluate(stats(100, 90), 1, t + 15 * kMinute - 1).has_value());
+  EXPECT_TRUE(alert.evaluate(stats(100, 90), 1, t + 15 * kMinute).has_value());
 }
 
 TEST(MissRateAlert, ValuesFromFailuresCannotUseSlackMarkup) {
