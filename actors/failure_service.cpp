@@ -219,6 +219,16 @@ class FailureService::Impl {
       job.complete(job.key_reused(i));
       return false;
     }
+    if (!cached) {
+      // The first answer, as the cache would have given it: the stored row before any
+      // recovery change an operator made since.
+      owner.recovery_attempted = false;
+      owner.recovery_succeeded = false;
+      owner.recovered_at.reset();
+      owner.recovered_by.reset();
+      owner.recovery_notes.reset();
+      owner.updated_at = owner.created_at;
+    }
     job.set_replay(i, std::move(owner), cached);
     return true;
   }
