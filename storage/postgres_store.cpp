@@ -491,7 +491,16 @@ class PostgresStore final : public FailureStore {
   Result<std::vector<int>> migrate(std::optional<int> up_to) override {
     std::vector<int> applied_now;  // survives a retry so committed versions are reported
     return run<std::vector<int>>("migrate", [&](pqxx::connection& c) -> Result<std::vector<int>> {
-      MigrationLock lock(c);
+      std::optional<MigrationLock> lock;
+      try {
+        lock.emplace(c, options_.migration_lock_wait_ms);
+      } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() != "55P03") throw;
+        return Error::unavailable(
+            "migrate: another process is applying migrations to this database (its advisory "
+            "lock was held for " +
+            std::to_string(options_.migration_lock_wait_ms) + " ms); try again once it is done");
+      }
       {
         // Only when missing: a service role that does not own the schema can still start
         // against a database that is already current.
@@ -941,9 +950,12 @@ class PostgresStore final : public FailureStore {
   /// transaction that took it (which lifts the statement timeout while waiting).
   class MigrationLock {
    public:
-    explicit MigrationLock(pqxx::connection& c) : c_(c) {
+    MigrationLock(pqxx::connection& c, int wait_ms) : c_(c) {
       pqxx::work tx(c_);
       tx.exec("SET LOCAL statement_timeout = 0");
+      // A wait without bound held `failcat migrate` and a starting server for as long as
+      // another node's migration (or a session that died holding the lock) lasted.
+      tx.exec("SET LOCAL lock_timeout = " + std::to_string(std::max(wait_ms, 1)));
       tx.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")");
       tx.commit();
     }

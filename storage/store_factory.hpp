@@ -17,6 +17,10 @@ struct StoreOptions {
   int statement_timeout_ms = 5000;
   /// Name reported to PostgreSQL as `application_name`.
   std::string application_name = "failcat";
+  /// How long a PostgreSQL migration waits for another process's migration (the advisory
+  /// lock that serialises them) before it answers `unavailable`: `failcat migrate` then exits
+  /// 1 saying so, and a server starts degraded and its storage actors try again later.
+  int migration_lock_wait_ms = 30000;
 };
 
 /// Opens a store (one connection). The connection is established lazily and re-established

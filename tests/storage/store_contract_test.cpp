@@ -1247,6 +1247,38 @@ TEST(PostgresStore, AMigrationWaitingForALockStepsAside) {
   EXPECT_EQ(*applied, std::vector<int>{7});
 }
 
+// A migration while another process holds the migration lock (another node migrating, a
+// session stuck holding it) waits a bounded time, answers `unavailable` saying why, and
+// applies once the lock is free.
+TEST(PostgresStore, AMigrationWaitsForAnotherOnlySoLong) {
+  const char* base = postgres_test_url();
+  if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
+  ScratchPostgresSchema schema(base, "fc_migwait_" + std::to_string(getpid()));
+  StoreOptions options;
+  options.database_url = schema.url();
+  options.migration_lock_wait_ms = 300;
+  auto store = make_postgres_store(options);
+  {
+    pqxx::connection holder(schema.url());
+    pqxx::nontransaction hold(holder);
+    hold.exec("SELECT pg_advisory_lock(" + std::to_string(0x6661696C636174) + ")");
+    auto blocked = std::async(std::launch::async, [&] { return store->migrate(); });
+    const bool gave_up = blocked.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    // Released either way, so that a migration still waiting ends too.
+    hold.exec("SELECT pg_advisory_unlock(" + std::to_string(0x6661696C636174) + ")");
+    const auto result = blocked.get();
+    ASSERT_TRUE(gave_up) << "the migration waited for the lock for a minute";
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().kind, ErrorKind::unavailable) << result.error().message;
+    EXPECT_NE(result.error().message.find("another process is applying migrations"),
+              std::string::npos)
+        << result.error().message;
+  }
+  auto applied = store->migrate();
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  EXPECT_FALSE(applied->empty());
+}
+
 // A value the database cannot hold is `rejected` (the same rows never succeed), not an outage
 // to wait out, and the connection goes on working.
 TEST(PostgresStore, AValueTheDatabaseCannotHoldIsRejected) {
