@@ -152,6 +152,10 @@ FailureRecord read_record(const Statement& s) {
 /// A WHERE clause with its bound values.
 /// Rows per (error_code, signature) of unmatched failures fetched for the stats; each holds
 /// every failure of its group, so the cap only matters past this many distinct groups.
+/// What the -wal file is cut back to after a checkpoint (`journal_size_limit`): four times the
+/// ~4 MiB SQLite's automatic checkpoint lets it reach between checkpoints.
+constexpr std::int64_t kSqliteWalKeepBytes = 16 << 20;
+
 constexpr int kUnmatchedGroupLimit = 5000;
 constexpr const char* kUnmatchedBySignature_1 =
     "WITH v AS (SELECT error_code, coalesce(error_message, '') AS msg, count(*) AS n FROM "
@@ -248,12 +252,26 @@ class SqliteStore final : public FailureStore {
 
   Result<std::vector<MigrationStatus>> migration_status() override {
     return guarded<std::vector<MigrationStatus>>([&] {
-      ensure_migrations_table();
+      // Looking changes nothing: no file, directory or table is created for a status.
+      std::error_code ec;
+      const bool no_file = db_ == nullptr && options_.sqlite_path != ":memory:" &&
+                           !std::filesystem::exists(options_.sqlite_path, ec) && !ec;
+      bool has_table = false;
+      if (!no_file) {
+        Statement exists(db(),
+                         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                         "name = 'schema_migrations'");
+        has_table = exists.step();
+      }
       std::vector<MigrationStatus> out;
       std::set<int> known;
       for (const auto& m : sqlite_migrations()) {
         known.insert(m.version);
         MigrationStatus status{m.version, m.name, false, std::nullopt};
+        if (!has_table) {
+          out.push_back(std::move(status));
+          continue;
+        }
         Statement s(db(), "SELECT applied_at, checksum FROM schema_migrations WHERE version = ?");
         s.bind(1, std::int64_t{m.version});
         if (s.step()) {
@@ -263,6 +281,7 @@ class SqliteStore final : public FailureStore {
         }
         out.push_back(std::move(status));
       }
+      if (!has_table) return out;
       Statement all(db(),
                     "SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
       while (all.step()) {
@@ -693,6 +712,9 @@ class SqliteStore final : public FailureStore {
       // FULL: a commit that returned is on disk, because the WAL in front of the store is
       // trimmed as soon as a batch is committed here.
       exec("PRAGMA journal_mode = WAL");
+      // The -wal file grows to the largest transaction (a backfill, a bulk change, a rollup)
+      // and otherwise keeps that size for ever; cut it back after each checkpoint.
+      exec("PRAGMA journal_size_limit = " + std::to_string(kSqliteWalKeepBytes));
       exec("PRAGMA synchronous = FULL");
       exec("PRAGMA foreign_keys = ON");
       // Stats group unmatched messages by signature in SQL: exact however many variants.

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
@@ -1023,6 +1025,80 @@ TEST_P(StoreContract, PingWorks) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
+
+/// A directory of its own under the system's temporary one, removed with the object.
+class ScratchDirectory {
+ public:
+  ScratchDirectory() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "failcat-sqlite-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~ScratchDirectory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// `failcat migrate --status` looks: on a path with no database yet it lists every migration as
+// pending and creates neither the directory, the file, nor (on an empty file) a table.
+TEST(SqliteStore, AStatusChangesNothing) {
+  ScratchDirectory dir;
+  StoreOptions options;
+  options.sqlite_path = (dir.path() / "not-yet" / "failcat.db").string();
+  auto store = make_sqlite_store(options);
+  auto status = store->migration_status();
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  ASSERT_EQ(status->size(), sqlite_migrations().size());
+  for (const auto& m : *status) EXPECT_FALSE(m.applied) << m.version;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "not-yet"));
+
+  options.sqlite_path = (dir.path() / "empty.db").string();
+  { std::ofstream touch(options.sqlite_path); }
+  auto on_empty = make_sqlite_store(options)->migration_status();
+  ASSERT_TRUE(on_empty.ok()) << on_empty.error().message;
+  for (const auto& m : *on_empty) EXPECT_FALSE(m.applied) << m.version;
+  auto empty = make_sqlite_store(options);
+  ASSERT_TRUE(empty->migrate(1).ok());
+  auto after_one = empty->migration_status();
+  ASSERT_TRUE(after_one.ok());
+  EXPECT_TRUE(after_one->front().applied);
+  EXPECT_FALSE(after_one->back().applied);
+}
+
+// The -wal file grows to the largest transaction; after the next checkpoint it is cut back
+// instead of keeping that size on disk for ever.
+TEST(SqliteStore, TheWalFileShrinksAfterABigTransaction) {
+  ScratchDirectory dir;
+  StoreOptions options;
+  options.sqlite_path = (dir.path() / "failcat.db").string();
+  auto store = make_sqlite_store(options);
+  ASSERT_TRUE(store->migrate().ok());
+  UuidV7Generator ids(7);
+  auto row = [&](Micros at) {
+    FailureRecord r;
+    r.id = ids.next(at / 1000);
+    r.run_id = "run-" + std::to_string(at % 97);
+    r.tenant_id = kTenantA;
+    r.error_code = "E" + std::to_string(at % 13);
+    r.error_message = std::string(4000, 'x') + std::to_string(at);
+    r.created_at = at;
+    r.updated_at = at;
+    return r;
+  };
+  std::vector<FailureRecord> big;
+  for (int i = 0; i < 8000; ++i) big.push_back(row(kNow + i));
+  ASSERT_TRUE(store->insert_batch(big).ok());
+  const auto wal = dir.path() / "failcat.db-wal";
+  ASSERT_GT(std::filesystem::file_size(wal), 32u << 20) << "the batch did not grow the log";
+  // SQLite cuts the file at the first write after a checkpoint that reached its end.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->insert_batch({row(kNow + 10'000 + i)}).ok());
+  EXPECT_LE(std::filesystem::file_size(wal), 16u << 20);
+}
 
 TEST(StoreErrors, UnreachablePostgresIsAnErrorValue) {
   StoreOptions options;
