@@ -69,8 +69,9 @@ class FailureStore {
                                                        const RecoveryUpdate& update,
                                                        std::optional<Micros> if_updated_at) = 0;
 
-  /// Applies `update` to every failure matching `filter`, auditing each row, in one
-  /// transaction. Returns the number of rows updated.
+  /// Applies `update` to every failure matching `filter` whose recovery state differs from the
+  /// one asked for, auditing each row, in one transaction (a row already in that state keeps
+  /// its recovery time, notes and `updated_at`). Returns the number of rows updated.
   virtual Result<std::int64_t> bulk_update_recovery(const TenantScope& scope,
                                                     const FailureFilter& filter,
                                                     const RecoveryUpdate& update) = 0;

@@ -736,6 +736,9 @@ class PostgresStore final : public FailureStore {
           Conditions where(params);
           where.scope(scope);
           where.filter(filter);
+          // A row already in the state asked for keeps its recovery time, notes and ETag (a
+          // retried or repeated bulk change changes nothing twice).
+          where.add("(recovery_attempted <> $1::boolean OR recovery_succeeded <> $2::boolean)");
           std::string sql = kBulkRecoveryTemplate;
           sql.replace(sql.find("{WHERE}"), 7, where.sql());
           const auto result = params.exec(tx, sql);

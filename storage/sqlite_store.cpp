@@ -449,6 +449,11 @@ class SqliteStore final : public FailureStore {
         Where where;
         add_scope(where, scope);
         add_filter(where, filter);
+        // A row already in the state asked for keeps its recovery time, notes and ETag (a
+        // retried or repeated bulk change changes nothing twice).
+        where.add(
+            "(recovery_attempted <> ? OR recovery_succeeded <> ?)",
+            {std::int64_t{update.recovery_attempted}, std::int64_t{update.recovery_succeeded}});
         updated = write_recovery(where, update);
       });
       return updated;

@@ -123,10 +123,18 @@ class RecoveryTest(SharedServerCase):
         r = self.api.post(API + "/failures/recovery/bulk", {"run_id": run, "status": "unrecovered",
                                                             "error_code": "RATE_LIMITED", "recovery_succeeded": False})
         self.assertEqual(r.json(), {"updated": 1})
+        # Rows already in the state asked for keep their recovery time, notes and audit trail.
         r = self.api.post(API + "/failures/recovery/bulk", {"run_id": run, "status": "recovered",
-                                                            "recovery_succeeded": True})
+                                                            "recovery_succeeded": True, "notes": "again"})
+        self.assertEqual(r.json(), {"updated": 0})
+        again = self.listing("status=recovered&run_id=" + run)["items"]
+        self.assertEqual(again, recovered["items"])
+        r = self.api.post(API + "/failures/recovery/bulk", {"run_id": run, "status": "recovered",
+                                                            "recovery_succeeded": False})
         self.assertEqual(r.json(), {"updated": 4})
-        self.assertEqual(self.listing("status=unrecovered&run_id=" + run)["total"], 2)
+        for item in again:
+            self.assertEqual(len(self.audit_rows(item["id"])), 2)
+        self.assertEqual(self.listing("status=unrecovered&run_id=" + run)["total"], 6)
         r = self.api.post(API + "/failures/recovery/bulk", {"run_id": new_run(), "recovery_succeeded": True})
         self.assertEqual(r.json(), {"updated": 0})
 
@@ -142,7 +150,8 @@ class RecoveryTest(SharedServerCase):
         self.assertEqual(r.json(), {"updated": 2})
         self.assertFalse(self.api.get(API + "/failures/" + old).json()["recovery_succeeded"])
         r = self.api.post(API + "/failures/recovery/bulk", {"run_id": run, "since_hours": 72, "recovery_succeeded": True})
-        self.assertEqual(r.json(), {"updated": 3})
+        self.assertEqual(r.json(), {"updated": 1})  # the two recovered already are left as they are
+        self.assertTrue(self.api.get(API + "/failures/" + old).json()["recovery_succeeded"])
 
     def test_bulk_has_no_thousand_row_cap(self):
         run = new_run()

@@ -590,10 +590,51 @@ TEST_P(StoreContract, BulkRecoveryUpdatesAndAuditsEveryMatchingRow) {
   FailureFilter recovered;
   recovered.status = RecoveryStatus::recovered;
   EXPECT_EQ(store_->list(TenantScope::all(), ListQuery{recovered, 100, 0, {}, true})->total, 30);
-  // Already-recovered rows still match an `all` filter: a second run re-audits them.
   FailureFilter pending = f;
   pending.status = RecoveryStatus::unrecovered;
   EXPECT_EQ(*store_->bulk_update_recovery(TenantScope::only(kTenantA), pending, u), 0);
+}
+
+// Rows already in the state a bulk change asks for are left alone: the time they recovered,
+// their notes and their ETag stay, nothing is audited and they are not counted. So a repeated
+// or retried bulk change changes nothing twice; a different outcome still applies.
+TEST_P(StoreContract, BulkRecoveryLeavesRowsAlreadyInThatState) {
+  std::vector<FailureRecord> rows;
+  for (int i = 0; i < 3; ++i) rows.push_back(record(kNow + i, kTenantA, "TOOL_TIMEOUT"));
+  insert(rows);
+  RecoveryUpdate first;
+  first.recovery_attempted = true;
+  first.recovery_succeeded = true;
+  first.notes = "retried by hand";
+  first.at = kNow + kMicrosPerHour;
+  ASSERT_EQ(store_->update_recovery(TenantScope::all(), rows[0].id, first, std::nullopt)->outcome,
+            UpdateOutcome::updated);
+  const FailureRecord before = *store_->get(TenantScope::all(), rows[0].id).value();
+
+  FailureFilter f;
+  f.error_code = "TOOL_TIMEOUT";
+  RecoveryUpdate bulk;
+  bulk.recovery_attempted = true;
+  bulk.recovery_succeeded = true;
+  bulk.notes = "tool redeployed";
+  bulk.at = kNow + 2 * kMicrosPerHour;
+  auto updated = store_->bulk_update_recovery(TenantScope::all(), f, bulk);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(*updated, 2);
+  const FailureRecord after = *store_->get(TenantScope::all(), rows[0].id).value();
+  EXPECT_EQ(after.recovered_at, before.recovered_at);
+  EXPECT_EQ(after.recovery_notes, std::optional<std::string>("retried by hand"));
+  EXPECT_EQ(after.updated_at, before.updated_at);
+  EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_recovery_events"), 3);
+
+  bulk.at = kNow + 3 * kMicrosPerHour;
+  EXPECT_EQ(*store_->bulk_update_recovery(TenantScope::all(), f, bulk), 0);
+  EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_recovery_events"), 3);
+
+  bulk.recovery_succeeded = false;
+  bulk.notes = "broke again";
+  EXPECT_EQ(*store_->bulk_update_recovery(TenantScope::all(), f, bulk), 3);
+  EXPECT_EQ(backend_->query_int("SELECT count(*) FROM failure_recovery_events"), 6);
 }
 
 TEST_P(StoreContract, StatsCountAKnownDataSet) {
