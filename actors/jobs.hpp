@@ -197,7 +197,7 @@ struct RecoveryJob {
   std::optional<std::string> id;        ///< Set: one failure (PATCH).
   std::optional<FailureFilter> filter;  ///< Set: every matching failure (bulk).
   RecoveryUpdate update;
-  std::optional<Micros> if_updated_at;
+  std::optional<std::vector<Micros>> if_updated_at;  ///< If-Match: any of these versions.
   std::function<void(Result<RecoveryUpdateResult>)> done_one;
   std::function<void(Result<std::int64_t>)> done_bulk;
 

@@ -1,4 +1,7 @@
 // PATCH /api/v1/failures/{id}/recovery and POST /api/v1/failures/recovery/bulk.
+#include <string_view>
+#include <vector>
+
 #include "actors/failure_service.hpp"
 #include "api/api_context.hpp"
 #include "api/router.hpp"
@@ -10,28 +13,46 @@
 namespace failcat {
 namespace {
 
-/// A version no failure ever has: what a weak, malformed or multiple `If-Match` tag demands,
-/// so that the change fails 412 (with the current `ETag`) rather than silently overwriting.
+/// A version no failure ever has: what a weak or malformed `If-Match` tag demands, so that
+/// the change fails 412 (with the current `ETag`) rather than silently overwriting.
 constexpr Micros kNoVersion = -1;
 
-/// The version an `If-Match` header demands: nullopt for none or `*`, kNoVersion for a tag
-/// this server never sends. Evaluated by the store, after the failure is found: a missing
-/// failure is a 404 and a bad body a 400 whatever the header says (RFC 9110 §13.2.2).
-std::optional<Micros> if_match(const HttpRequest& request) {
-  auto header = request.header("if-match");
-  if (!header) return std::nullopt;
-  std::string tag = *header;
-  while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.erase(0, 1);
-  while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.pop_back();
-  if (tag == "*") return std::nullopt;
+/// The version one entity tag of this server's names, or kNoVersion (a weak tag never matches
+/// for If-Match, which compares strongly).
+Micros tag_version(std::string_view tag) {
   if (tag.size() < 3 || tag.front() != '"' || tag.back() != '"') return kNoVersion;
-  const std::string digits = tag.substr(1, tag.size() - 2);
   Micros value = 0;
-  for (char c : digits) {
+  for (char c : tag.substr(1, tag.size() - 2)) {
     if (c < '0' || c > '9' || value > (INT64_MAX - 9) / 10) return kNoVersion;
     value = value * 10 + (c - '0');
   }
   return value;
+}
+
+/// The versions an `If-Match` header accepts, any of them (RFC 9110 §13.1.1: a list of entity
+/// tags): nullopt for none or `*`. Evaluated by the store, after the failure is found: a
+/// missing failure is a 404 and a bad body a 400 whatever the header says (§13.2.2).
+std::optional<std::vector<Micros>> if_match(const HttpRequest& request) {
+  auto header = request.header("if-match");
+  if (!header) return std::nullopt;
+  std::string_view rest = *header;
+  std::vector<Micros> versions;
+  while (true) {
+    const auto comma = rest.find(',');
+    std::string_view tag = rest.substr(0, comma);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag == "*") {
+      if (versions.empty() && comma == std::string_view::npos) return std::nullopt;
+      versions.push_back(kNoVersion);  // `*` belongs alone; in a list it matches nothing
+    } else if (!tag.empty()) {
+      versions.push_back(tag_version(tag));
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (versions.empty()) versions.push_back(kNoVersion);
+  return versions;
 }
 
 RecoveryUpdate to_update(const HttpRequest& request, const RecoveryPatch& patch, Micros now) {

@@ -38,7 +38,7 @@ class NullStore final : public FailureStore {
   }
   Result<RecoveryUpdateResult> update_recovery(const TenantScope&, const std::string&,
                                                const RecoveryUpdate&,
-                                               std::optional<Micros>) override {
+                                               const std::optional<std::vector<Micros>>&) override {
     return RecoveryUpdateResult{};
   }
   Result<std::int64_t> bulk_update_recovery(const TenantScope&, const FailureFilter&,

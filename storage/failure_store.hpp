@@ -63,11 +63,10 @@ class FailureStore {
 
   /// Updates the recovery columns of one failure and appends its audit event, in one
   /// transaction. With `if_updated_at`, the update happens only if the row's `updated_at` still
-  /// equals it (optimistic concurrency for If-Match).
-  virtual Result<RecoveryUpdateResult> update_recovery(const TenantScope& scope,
-                                                       const std::string& id,
-                                                       const RecoveryUpdate& update,
-                                                       std::optional<Micros> if_updated_at) = 0;
+  /// equals one of those versions (optimistic concurrency for If-Match, which may list several).
+  virtual Result<RecoveryUpdateResult> update_recovery(
+      const TenantScope& scope, const std::string& id, const RecoveryUpdate& update,
+      const std::optional<std::vector<Micros>>& if_updated_at) = 0;
 
   /// Applies `update` to every failure matching `filter` whose recovery state differs from the
   /// one asked for, auditing each row, in one transaction (a row already in that state keeps

@@ -688,9 +688,9 @@ class PostgresStore final : public FailureStore {
     });
   }
 
-  Result<RecoveryUpdateResult> update_recovery(const TenantScope& scope, const std::string& id,
-                                               const RecoveryUpdate& update,
-                                               std::optional<Micros> if_updated_at) override {
+  Result<RecoveryUpdateResult> update_recovery(
+      const TenantScope& scope, const std::string& id, const RecoveryUpdate& update,
+      const std::optional<std::vector<Micros>>& if_updated_at) override {
     if (!is_uuid(id)) return RecoveryUpdateResult{};
     return run<RecoveryUpdateResult>(
         "update_recovery", [&](pqxx::connection& c) -> Result<RecoveryUpdateResult> {
@@ -698,7 +698,8 @@ class PostgresStore final : public FailureStore {
           admit_scope(tx, scope);
           auto current = fetch_one(tx, scope, id, " FOR UPDATE");
           if (!current) return RecoveryUpdateResult{};
-          if (if_updated_at && *if_updated_at != current->updated_at) {
+          if (if_updated_at && std::find(if_updated_at->begin(), if_updated_at->end(),
+                                         current->updated_at) == if_updated_at->end()) {
             return RecoveryUpdateResult{UpdateOutcome::precondition_failed, std::move(current)};
           }
           const auto rows = recovery_params(update, {text(current->id)})

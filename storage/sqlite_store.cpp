@@ -415,9 +415,9 @@ class SqliteStore final : public FailureStore {
     return page;
   }
 
-  Result<RecoveryUpdateResult> update_recovery(const TenantScope& scope, const std::string& id,
-                                               const RecoveryUpdate& update,
-                                               std::optional<Micros> if_updated_at) override {
+  Result<RecoveryUpdateResult> update_recovery(
+      const TenantScope& scope, const std::string& id, const RecoveryUpdate& update,
+      const std::optional<std::vector<Micros>>& if_updated_at) override {
     return guarded<RecoveryUpdateResult>([&] {
       RecoveryUpdateResult result;
       transaction([&] {
@@ -426,7 +426,8 @@ class SqliteStore final : public FailureStore {
           result.outcome = UpdateOutcome::not_found;
           return;
         }
-        if (if_updated_at && current->updated_at != *if_updated_at) {
+        if (if_updated_at && std::find(if_updated_at->begin(), if_updated_at->end(),
+                                       current->updated_at) == if_updated_at->end()) {
           result.outcome = UpdateOutcome::precondition_failed;
           result.record = std::move(current);
           return;

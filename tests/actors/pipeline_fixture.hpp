@@ -102,9 +102,9 @@ class FlakyStore final : public FailureStore {
   Result<FailurePage> unrecovered(const TenantScope& s, const UnrecoveredQuery& q) override {
     return inner_->unrecovered(s, q);
   }
-  Result<RecoveryUpdateResult> update_recovery(const TenantScope& s, const std::string& id,
-                                               const RecoveryUpdate& u,
-                                               std::optional<Micros> v) override {
+  Result<RecoveryUpdateResult> update_recovery(
+      const TenantScope& s, const std::string& id, const RecoveryUpdate& u,
+      const std::optional<std::vector<Micros>>& v) override {
     stall_recovery();
     return inner_->update_recovery(s, id, u, v);
   }

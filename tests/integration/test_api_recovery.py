@@ -78,7 +78,7 @@ class RecoveryTest(SharedServerCase):
         stale = self.patch(item["id"], {"recovery_succeeded": False, "notes": "second"}, **{"If-Match": etag})
         self.assertProblem(stale, 412, "If-Match", "PATCH", PATCH_ROUTE)
         self.assertEqual(stale.headers.get("etag"), current)
-        for bad in ('W/' + current, "abc", '"-1"', current + ", " + current, '""'):
+        for bad in ('W/' + current, "abc", '"-1"', etag + ", W/" + current, '""', ","):
             with self.subTest(if_match=bad):
                 refused = self.patch(item["id"], {"recovery_succeeded": False}, **{"If-Match": bad})
                 self.assertProblem(refused, 412, "If-Match", "PATCH", PATCH_ROUTE)
@@ -87,6 +87,10 @@ class RecoveryTest(SharedServerCase):
         self.assertEqual((unchanged["recovery_notes"], unchanged["recovery_succeeded"]), ("first", True))
         self.assertEqual(len(self.audit_rows(item["id"])), 1)
         r = self.patch(item["id"], {"recovery_succeeded": False, "notes": "third"}, **{"If-Match": current})
+        self.assertEqual(r.status, 200, r)
+        # A list of tags matches when any of them is current (RFC 9110 §13.1.1).
+        r = self.patch(item["id"], {"recovery_succeeded": False, "notes": "fourth"},
+                       **{"If-Match": etag + " ,\t" + r.headers["etag"] + ", \"1\""})
         self.assertEqual(r.status, 200, r)
         r = self.patch(item["id"], {"recovery_succeeded": True}, **{"If-Match": "*"})
         self.assertEqual(r.status, 200, r)

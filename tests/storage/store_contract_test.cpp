@@ -524,13 +524,14 @@ TEST_P(StoreContract, RecoveryUpdateWritesRowAndAuditTogether) {
   ok.recovered_by = "carol";
   ok.at = kNow + 2 * kMicrosPerSecond;
   // A stale version is refused and nothing changes.
-  auto stale = store_->update_recovery(TenantScope::all(), r.id, ok, kNow);
+  auto stale = store_->update_recovery(TenantScope::all(), r.id, ok, std::vector<Micros>{kNow});
   ASSERT_TRUE(stale.ok());
   EXPECT_EQ(stale->outcome, UpdateOutcome::precondition_failed);
   ASSERT_TRUE(stale->record.has_value());
   EXPECT_EQ(stale->record->updated_at, kNow + kMicrosPerSecond);
 
-  auto second = store_->update_recovery(TenantScope::all(), r.id, ok, first->record->updated_at);
+  auto second = store_->update_recovery(TenantScope::all(), r.id, ok,
+                                        std::vector<Micros>{kNow, first->record->updated_at});
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->outcome, UpdateOutcome::updated);
   EXPECT_TRUE(second->record->recovery_succeeded);
