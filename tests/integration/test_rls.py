@@ -182,10 +182,11 @@ class RowLevelSecurity(unittest.TestCase):
         patched = api.patch("/api/v1/failures/%s/recovery" % a_id, {"recovery_succeeded": True},
                             headers=auth(operator_a))
         self.assertEqual(patched.status, 200, patched)
-        bulk = api.post("/api/v1/failures/recovery/bulk", {"recovery_succeeded": True}, headers=auth(operator_a))
+        # A state both tenants' rows differ from: only tenant A's changes.
+        bulk = api.post("/api/v1/failures/recovery/bulk", {"recovery_succeeded": False}, headers=auth(operator_a))
         self.assertEqual(bulk.json(), {"updated": 1})
         self.assertEqual(psql(self.super_url, "SELECT count(*) FROM failure_recovery_events"), "2")
-        self.assertEqual(psql(self.super_url, "SELECT count(*) FROM failure_matches WHERE recovery_succeeded"), "1")
+        self.assertEqual(psql(self.super_url, "SELECT count(*) FROM failure_matches WHERE recovery_attempted"), "1")
         # The aggregator's rollup spans tenants.
         wait_until(lambda: psql(self.super_url, "SELECT count(DISTINCT tenant_id) FROM failure_aggregates") == "2",
                    timeout=30, message="rollups of both tenants")
