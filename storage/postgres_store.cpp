@@ -34,6 +34,8 @@ namespace {
 constexpr std::int64_t kMigrationLockKey = 0x6661696C636174;
 // Held by the node that runs the periodic jobs.
 constexpr std::int64_t kLeaderLockKey = 0x6661696C636175;
+/// The operation name of try_acquire_leadership, the one call a lost leader lock allows.
+constexpr const char* kLeadershipOperation = "leadership";
 /// Rows per multi-row INSERT: 500 x 23 parameters stays far below PostgreSQL's 65535.
 constexpr std::size_t kInsertChunkRows = 500;
 // Below this many rows a parameterised INSERT beats COPY's extra round trips.
@@ -935,7 +937,7 @@ class PostgresStore final : public FailureStore {
   }
 
   Result<bool> try_acquire_leadership() override {
-    return run<bool>("leadership", [&](pqxx::connection& c) -> Result<bool> {
+    return run<bool>(kLeadershipOperation, [&](pqxx::connection& c) -> Result<bool> {
       pqxx::nontransaction tx(c);
       if (leader_generation_ == connection_generation_) {
         tx.exec("SELECT 1");  // the lock lives as long as this session
@@ -944,7 +946,7 @@ class PostgresStore final : public FailureStore {
       const bool acquired =
           tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(kLeaderLockKey) + ")")[0]
               .as<bool>();
-      if (acquired) leader_generation_ = connection_generation_;
+      leader_generation_ = acquired ? connection_generation_ : 0;
       return acquired;
     });
   }
@@ -988,7 +990,18 @@ class PostgresStore final : public FailureStore {
     for (int attempt = 0;; ++attempt) {
       const bool reused = conn_ != nullptr;
       try {
-        return body(connection());
+        pqxx::connection& c = connection();
+        // The periodic jobs run on the session that holds the leader lock; once that session
+        // is gone (a failover, a reset, a terminated backend) so is the lock, and another node
+        // may have taken it: nothing of theirs runs on a new session until it is taken again.
+        if (leader_generation_ != 0 && leader_generation_ != connection_generation_ &&
+            std::string_view(operation) != kLeadershipOperation) {
+          return Error::unavailable(
+              std::string("postgres ") + operation +
+              ": the leader lock went with a lost database session; the periodic jobs resume "
+              "once this node leads again");
+        }
+        return body(c);
       } catch (const pqxx::in_doubt_error& e) {
         conn_.reset();
         return Error::unavailable(message(operation, "commit outcome unknown: ", e));
@@ -1027,7 +1040,13 @@ class PostgresStore final : public FailureStore {
   pqxx::connection& connection() {
     if (!conn_) {
       auto c = std::make_unique<pqxx::connection>(conninfo_);
-      // set_variable values are restored by libpqxx should it reconnect on its own.
+      // libpqxx would otherwise reopen a closed connection by itself, unseen by run(): the
+      // session-level leader lock would be gone while this store still counted it held.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+      // Session settings, set again on every new connection this store opens.
       c->set_variable("TimeZone", "'UTC'");
       c->set_variable("statement_timeout", std::to_string(options_.statement_timeout_ms));
       c->set_variable("application_name", c->quote(options_.application_name));

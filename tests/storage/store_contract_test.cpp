@@ -1397,6 +1397,56 @@ TEST(PostgresStore, AMigrationWaitsForAnotherOnlySoLong) {
   EXPECT_FALSE(applied->empty());
 }
 
+/// Polls `store` for the leader lock for up to ten seconds (another test's store on the same
+/// database may hold it a moment, and a released lock goes once its backend notices).
+bool takes_leadership(FailureStore& store) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto attempt = store.try_acquire_leadership();
+    if (attempt.ok() && *attempt) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// The leader's session ends (failover, reset, terminated backend) and another node takes the
+// lock: the former leader's next job call must not run on a new session as if it still led.
+TEST(PostgresStore, ALeaderThatLostItsSessionRunsNoJobUntilItLeadsAgain) {
+  const char* base = postgres_test_url();
+  if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
+  const std::string tag = std::to_string(getpid());
+  ScratchPostgresSchema schema(base, "fc_leader_" + tag);
+  StoreOptions options;
+  options.database_url = schema.url();
+  options.application_name = "failcat-leader-a-" + tag;
+  auto a = make_postgres_store(options);
+  ASSERT_TRUE(a->migrate().ok());
+  ASSERT_TRUE(takes_leadership(*a));
+  ASSERT_TRUE(a->rollup_aggregates(kNow - kMicrosPerHour, kNow, kNow).ok());
+
+  EXPECT_EQ(schema.query_int("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                             "FROM pg_stat_activity WHERE application_name = '" +
+                             options.application_name + "'"),
+            1);
+  options.application_name = "failcat-leader-b-" + tag;
+  auto b = make_postgres_store(options);
+  ASSERT_TRUE(takes_leadership(*b));
+
+  auto rolled = a->rollup_aggregates(kNow - kMicrosPerHour, kNow, kNow);
+  ASSERT_FALSE(rolled.ok()) << "a job ran on a session without the leader lock";
+  EXPECT_EQ(rolled.error().kind, ErrorKind::unavailable);
+  EXPECT_NE(rolled.error().message.find("leader lock"), std::string::npos)
+      << rolled.error().message;
+  EXPECT_FALSE(a->delete_older_than(kNow, 10).ok());
+  auto again = a->try_acquire_leadership();
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_FALSE(*again);
+
+  b.reset();  // the lock goes with b's session
+  ASSERT_TRUE(takes_leadership(*a));
+  EXPECT_TRUE(a->rollup_aggregates(kNow - kMicrosPerHour, kNow, kNow).ok());
+}
+
 // A value the database cannot hold is `rejected` (the same rows never succeed), not an outage
 // to wait out, and the connection goes on working.
 TEST(PostgresStore, AValueTheDatabaseCannotHoldIsRejected) {
