@@ -37,7 +37,9 @@ struct Principal {
 struct HttpRequest {
   std::string method;  ///< Upper case: GET, POST, PATCH, …
   std::string path;    ///< Without the query string.
-  /// Decoded query parameters in arrival order.
+  /// Decoded query parameters, in no particular order. Pistache keeps one value of a name
+  /// repeated verbatim (`?limit=1&limit=2`); names that differ only in percent-encoding both
+  /// arrive here, and the parsers refuse such a repeat.
   std::vector<std::pair<std::string, std::string>> query;
   /// Header names lower-cased.
   std::map<std::string, std::string> headers;
