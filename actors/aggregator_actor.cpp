@@ -1,19 +1,15 @@
 // The aggregator runs the periodic jobs on its own connection and thread: hourly rollups,
 // NDJSON snapshots of them (durable aggregation), retention, and miss-rate alerts. With
 // several nodes on one PostgreSQL, only the holder of the leader lock runs them.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "actors/pipeline_context.hpp"
+#include "actors/side_file.hpp"
 #include "actors/webhook_sender.hpp"
 #include "config/logging.hpp"
 #include "core/failure_json.hpp"
@@ -61,29 +57,14 @@ std::string hour_name(Micros hour) {
   return t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2) + "T" + t.substr(11, 2);
 }
 
-/// Writes one hour's rollup rows as NDJSON, atomically (temp file, fsync, rename).
+/// Writes one hour's rollup rows as NDJSON, atomically and durably: an hour reported written
+/// is final (RollupWindow moves past it), so a failed fsync, close or rename is a failure.
 Status export_hour(const std::string& dir, Micros hour, const std::vector<AggregateRow>& rows) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Error::unavailable("export dir " + dir + ": " + ec.message());
-  const std::string final_path = dir + "/aggregates-" + hour_name(hour) + ".ndjson";
-  const std::string temp_path = final_path + ".tmp";
-  {
-    std::ofstream out(temp_path, std::ios::trunc);
-    if (!out) return Error::unavailable("cannot write " + temp_path);
-    for (const auto& row : rows) {
-      if (row.bucket_start == hour) out << dump_json(aggregate_to_json(row)) << '\n';
-    }
-    if (!out.flush()) return Error::unavailable("cannot write " + temp_path);
+  std::string lines;
+  for (const auto& row : rows) {
+    if (row.bucket_start == hour) lines += dump_json(aggregate_to_json(row)) + '\n';
   }
-  const int fd = ::open(temp_path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  std::filesystem::rename(temp_path, final_path, ec);
-  if (ec) return Error::unavailable("cannot rename " + temp_path + ": " + ec.message());
-  return ok_status();
+  return replace_durably(dir, "aggregates-" + hour_name(hour) + ".ndjson", lines);
 }
 
 bool run_jobs(Self self, PipelineContext* ctx) {

@@ -52,4 +52,45 @@ Status append_durably(const std::string& dir_name, const char* file, const std::
   return ok_status();
 }
 
+Status replace_durably(const std::string& dir_name, const std::string& file,
+                       const std::string& content) {
+  const std::filesystem::path dir(dir_name);
+  const std::string path = (dir / file).string();
+  const std::string temp = path + ".tmp";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::unavailable("cannot open " + temp + ": " + std::strerror(errno));
+  const auto fail = [&](const char* what, int err) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(temp.c_str());
+    return Error::unavailable(std::string(what) + " " + temp + ": " + std::strerror(err));
+  };
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("cannot write", n < 0 ? errno : ENOSPC);
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) return fail("cannot fsync", errno);
+  const int closed = ::close(fd);
+  if (closed != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return Error::unavailable("cannot close " + temp + ": " + std::strerror(err));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return Error::unavailable("cannot rename " + temp + ": " + std::strerror(err));
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
+  if (dir_fd >= 0) ::close(dir_fd);
+  if (!synced) return Error::unavailable("cannot fsync " + dir.string());
+  return ok_status();
+}
+
 }  // namespace failcat
