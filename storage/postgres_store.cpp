@@ -1051,6 +1051,12 @@ class PostgresStore final : public FailureStore {
       c->set_variable("statement_timeout", std::to_string(options_.statement_timeout_ms));
       c->set_variable("application_name", c->quote(options_.application_name));
       c->set_variable("client_min_messages", "warning");
+      // The WAL in front of the store is trimmed once a batch's commit returns, so that commit
+      // must be durable: a server, database or role set to `synchronous_commit = off` (a common
+      // tuning) would lose acknowledged rows in a crash. Stronger settings stay as they are.
+      if (c->get_variable("synchronous_commit") == "off") {
+        c->set_variable("synchronous_commit", "on");
+      }
       conn_ = std::move(c);
       ++connection_generation_;
     }

@@ -1261,6 +1261,21 @@ class ScratchPostgresSchema {
     tx.commit();
     return value;
   }
+  /// Runs SQL inside the schema (its tables by their bare names).
+  void exec_sql(const std::string& sql) const {
+    pqxx::connection c(url());
+    pqxx::work tx(c);
+    tx.exec(sql);
+    tx.commit();
+  }
+  std::string query_text(const std::string& sql) const {
+    pqxx::connection c(url());
+    pqxx::work tx(c);
+    const auto field = tx.exec1(sql)[0];
+    std::string value = field.is_null() ? "" : field.as<std::string>();
+    tx.commit();
+    return value;
+  }
 
  private:
   void exec(const std::string& sql) const {
@@ -1395,6 +1410,47 @@ TEST(PostgresStore, AMigrationWaitsForAnotherOnlySoLong) {
   auto applied = store->migrate();
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   EXPECT_FALSE(applied->empty());
+}
+
+// The WAL is trimmed once a batch's commit returns, so the store's commits wait for the
+// database's flush even where the server (or the URL) turns synchronous_commit off; a stronger
+// setting is left as it is.
+TEST(PostgresStore, CommitsAreDurableWhateverTheServerDefault) {
+  const char* base = postgres_test_url();
+  if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
+  ScratchPostgresSchema schema(base, "fc_synccommit_" + std::to_string(getpid()));
+  UuidV7Generator ids(5);
+  auto row = [&](Micros at) {
+    FailureRecord r;
+    r.id = ids.next(at / 1000);
+    r.run_id = "run-1";
+    r.tenant_id = kTenantA;
+    r.error_code = "E";
+    r.created_at = at;
+    r.updated_at = at;
+    return r;
+  };
+  for (const auto& [asked, expected] :
+       {std::pair{"off", "on"}, std::pair{"remote_apply", "remote_apply"}}) {
+    SCOPED_TRACE(asked);
+    StoreOptions options;
+    options.database_url = schema.url() + "%20-csynchronous_commit%3D" + asked;
+    auto store = make_postgres_store(options);
+    ASSERT_TRUE(store->migrate().ok());
+    // What the inserting session runs with, seen from inside it (COPY fires row triggers).
+    schema.exec_sql(
+        "CREATE TABLE IF NOT EXISTS seen_setting (value text);"
+        "CREATE OR REPLACE FUNCTION note_setting() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO seen_setting VALUES (current_setting('synchronous_commit')); RETURN NEW; "
+        "END $$;"
+        "DROP TRIGGER IF EXISTS note ON failure_matches;"
+        "CREATE TRIGGER note AFTER INSERT ON failure_matches FOR EACH ROW EXECUTE FUNCTION "
+        "note_setting();"
+        "DELETE FROM seen_setting;");
+    ASSERT_TRUE(store->insert_batch({row(kNow)}).ok());
+    EXPECT_EQ(schema.query_text("SELECT string_agg(DISTINCT value, ',') FROM seen_setting"),
+              expected);
+  }
 }
 
 /// Polls `store` for the leader lock for up to ten seconds (another test's store on the same
