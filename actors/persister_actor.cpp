@@ -114,6 +114,11 @@ constexpr Micros kMinRejectBackoff = 100'000;
 /// How often a persister with rows to send looks whether an operator released a breaker
 /// forced open.
 constexpr Micros kForcedOpenPoll = 250'000;
+/// How long the persister waits before trying again to open a log it could not open (another
+/// process still holding its lock in a rolling restart, a full file table), then to read a
+/// log it could not read; doubled up to kMaxWalRetry.
+constexpr Micros kWalRetry = 1'000'000;
+constexpr Micros kMaxWalRetry = 30'000'000;
 constexpr std::size_t kMaxBatchBytes = 16u << 20;
 constexpr std::size_t kBacklogFactor = 16;
 
@@ -152,7 +157,9 @@ struct InFlightSync {
 };
 
 struct PersisterState {
-  std::unique_ptr<Wal> wal;  ///< Null in memory mode (or when the log could not be opened).
+  std::unique_ptr<Wal> wal;      ///< Null in memory mode (or when the log could not be opened).
+  Micros wal_retry = kWalRetry;  ///< Before the next attempt to open or read the log.
+  Micros wal_retry_at = 0;       ///< Steady time of that attempt (0: none due).
   std::unique_ptr<BatchPolicy> batch;
   std::array<wal_syncer_actor, Wal::kMaxSyncsInFlight> syncers;
   std::uint64_t syncs_sent = 0;
@@ -737,7 +744,12 @@ void try_flush(Self self, PipelineContext* ctx) {
       return;
     }
     auto taken = take_batch(self, ctx, end);
-    if (taken.empty()) return;
+    if (taken.empty()) {
+      // Rows are due but none could be read (a read error, a record that could not be set
+      // aside): look again later, with or without new ingest to wake the drain.
+      arm_flush(self, kWalRetry);
+      return;
+    }
     auto batch = std::make_shared<PersistBatch>();
     batch->first_lsn = st.next_send_lsn;
     batch->last_lsn = taken.back().lsn;
@@ -922,6 +934,79 @@ void on_ingest(Self self, PipelineContext* ctx, const IngestJobPtr& job) {
   group.jobs.push_back(job);
 }
 
+/// Opens the log and replays what it holds; false (said) when it cannot be opened.
+bool open_wal(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  WalOptions options;
+  options.dir = ctx->options.wal_dir;
+  options.max_bytes = ctx->options.wal_max_bytes;
+  options.segment_bytes = ctx->options.wal_segment_bytes;
+  options.datasync = ctx->options.wal_datasync;
+  auto wal = Wal::open(options);
+  if (!wal) {
+    ctx->status.wal_failed = true;
+    ctx->metrics.set_wal_failed(true);
+    log_event(LogLevel::error, "cannot open the write-ahead log; trying again",
+              {{"dir", options.dir},
+               {"error", wal.error().message},
+               {"retry_ms", std::to_string(st.wal_retry / 1000)}});
+    return false;
+  }
+  st.wal = std::move(*wal);
+  ctx->status.wal_failed = false;
+  ctx->metrics.set_wal_failed(false);
+  // Linked: if either goes, both go, and the supervisor restarts the persister.
+  st.order = std::make_shared<DurableOrder>([ctx](WalSyncJob& job) {
+    answer_group(ctx, job.jobs);
+    job.answered = true;
+  });
+  for (auto& syncer : st.syncers) {
+    syncer = self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-sync");
+  }
+  st.checkpointer =
+      self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-checkpt");
+  const auto& report = st.wal->recovery();
+  count_lost_records(ctx, options.dir, report.corruptions, st.wal->persisted_lsn());
+  // Keys of failures still waiting in the log must answer retries after a restart too.
+  auto rebuilt = st.wal->replay([&](std::uint64_t, std::string_view payload) {
+    auto record = decode_failure(payload);
+    if (record && record->idempotency_key) ctx->idempotency.insert_if_absent(*record);
+  });
+  if (!rebuilt) {
+    log_event(LogLevel::error, "wal replay failed", {{"error", rebuilt.error().message}});
+  }
+  st.stored_through = st.wal->persisted_lsn();
+  st.next_send_lsn = st.stored_through + 1;
+  log_event(LogLevel::info, "write-ahead log open",
+            {{"dir", options.dir},
+             {"replay_records", std::to_string(report.replay_records)},
+             {"torn_bytes_dropped", std::to_string(report.torn_bytes_dropped)}});
+  return true;
+}
+
+/// In WAL mode without a log (it could not be opened: another process still holding its lock
+/// in a rolling restart, a full file table): opens it once the next attempt is due, else
+/// wakes up then. Ingest is refused meanwhile, and the backlog waits in the files.
+void open_wal_when_due(Self self, PipelineContext* ctx) {
+  auto& st = self->state;
+  if (memory_mode(ctx) || st.wal) return;
+  const Micros now = ctx->clock.steady();
+  if (st.wal_retry_at != 0 && now < st.wal_retry_at) {
+    arm_flush(self, st.wal_retry_at - now);
+    return;
+  }
+  if (open_wal(self, ctx)) {
+    st.wal_retry = kWalRetry;
+    st.wal_retry_at = 0;
+    publish(self, ctx);
+    ctx->status.persister_ready = true;
+    return;
+  }
+  st.wal_retry_at = now + st.wal_retry;
+  st.wal_retry = std::min(st.wal_retry * 2, kMaxWalRetry);
+  arm_flush(self, st.wal_retry_at - now);
+}
+
 persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ctx) {
   name_this_thread("fc-persister");
   auto& st = self->state;
@@ -931,51 +1016,7 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
   batch.max_age = ctx->options.batch_age;
   st.batch = std::make_unique<BatchPolicy>(ctx->clock, batch);
 
-  if (!memory_mode(ctx)) {
-    WalOptions options;
-    options.dir = ctx->options.wal_dir;
-    options.max_bytes = ctx->options.wal_max_bytes;
-    options.segment_bytes = ctx->options.wal_segment_bytes;
-    options.datasync = ctx->options.wal_datasync;
-    auto wal = Wal::open(options);
-    if (!wal) {
-      ctx->status.wal_failed = true;
-      ctx->metrics.set_wal_failed(true);
-      log_event(LogLevel::error, "cannot open the write-ahead log",
-                {{"dir", options.dir}, {"error", wal.error().message}});
-    } else {
-      st.wal = std::move(*wal);
-      ctx->status.wal_failed = false;
-      ctx->metrics.set_wal_failed(false);
-      // Linked: if either goes, both go, and the supervisor restarts the persister.
-      st.order = std::make_shared<DurableOrder>([ctx](WalSyncJob& job) {
-        answer_group(ctx, job.jobs);
-        job.answered = true;
-      });
-      for (auto& syncer : st.syncers) {
-        syncer =
-            self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-sync");
-      }
-      st.checkpointer =
-          self->template spawn<caf::detached + caf::linked>(wal_syncer_behavior, "fc-wal-checkpt");
-      const auto& report = st.wal->recovery();
-      count_lost_records(ctx, options.dir, report.corruptions, st.wal->persisted_lsn());
-      // Keys of failures still waiting in the log must answer retries after a restart too.
-      auto rebuilt = st.wal->replay([&](std::uint64_t, std::string_view payload) {
-        auto record = decode_failure(payload);
-        if (record && record->idempotency_key) ctx->idempotency.insert_if_absent(*record);
-      });
-      if (!rebuilt) {
-        log_event(LogLevel::error, "wal replay failed", {{"error", rebuilt.error().message}});
-      }
-      st.stored_through = st.wal->persisted_lsn();
-      st.next_send_lsn = st.stored_through + 1;
-      log_event(LogLevel::info, "write-ahead log open",
-                {{"dir", options.dir},
-                 {"replay_records", std::to_string(report.replay_records)},
-                 {"torn_bytes_dropped", std::to_string(report.torn_bytes_dropped)}});
-    }
-  }
+  open_wal_when_due(self, ctx);
   // Positions first: the aggregator trusts them once the persister is ready.
   publish(self, ctx);
   ctx->status.persister_ready = memory_mode(ctx) || st.wal != nullptr;
@@ -997,6 +1038,7 @@ persister_actor::behavior_type persister_behavior(Self self, PipelineContext* ct
       },
       [=](flush_atom) {
         self->state.flush_armed = false;
+        open_wal_when_due(self, ctx);
         try_flush(self, ctx);
         finish_drain_if_done(self, ctx);
       },

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "config/logging.hpp"
+#include "core/failure_codec.hpp"
 #include "core/uuid.hpp"
 #include "storage/wal.hpp"
 #include "tests/actors/pipeline_fixture.hpp"
@@ -693,6 +694,76 @@ TEST(FailureService, AnUndecodableLogRecordIsSetAsideBeforeTheLogGoesPastIt) {
   EXPECT_FALSE(std::getline(in, line));  // once
   EXPECT_NE(f.metrics().serialize().find("failure_persist_dropped_total{reason=\"wal_error\"} 1"),
             std::string::npos);
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+// A log another process still holds (a rolling restart: the old server is in its shutdown
+// grace) is opened once it is free: ingest is refused meanwhile, then accepted, and what the
+// log held is stored, without a restart.
+TEST(FailureService, ALogThatCannotBeOpenedYetIsOpenedOnceFree) {
+  PipelineFixture f;
+  WalOptions o;
+  o.dir = f.options().wal_dir;
+  auto holder = Wal::open(o);
+  ASSERT_TRUE(holder.ok()) << holder.error().message;
+  FailureRecord left;
+  left.id = "0190a0a0-0000-7000-8000-000000000001";
+  left.run_id = "left-by-the-old-server";
+  left.tenant_id = std::string(kDefaultTenant);
+  left.error_code = "RATE_LIMITED";
+  left.created_at = left.updated_at = SystemClock().now();
+  ASSERT_TRUE((*holder)->append(encode_failure(left)).ok());
+  ASSERT_TRUE((*holder)->sync().ok());
+
+  auto& service = f.start();
+  EXPECT_FALSE(service.readiness().accepting);
+  EXPECT_EQ(service.readiness().detail, "write-ahead log unavailable");
+  Waiter refused;
+  service.ingest({input("run", "RATE_LIMITED")}, {}, refused.callback());
+  ASSERT_EQ(refused.wait_for(1), 1u);
+  EXPECT_FALSE(refused.results()[0].ok());
+
+  holder->reset();  // the old server exits
+  ASSERT_TRUE(eventually([&] { return service.readiness().accepting; }))
+      << service.readiness().detail;
+  Waiter accepted;
+  service.ingest({input("run", "RATE_LIMITED")}, {}, accepted.callback());
+  ASSERT_EQ(accepted.wait_for(1), 1u);
+  ASSERT_TRUE(accepted.results()[0].ok()) << accepted.results()[0].error().message;
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 2; })) << stored_count(f);
+  EXPECT_TRUE(f.open_store()->get(TenantScope::all(), left.id)->has_value());
+  EXPECT_EQ(f.stop(), 0u);
+}
+
+// A record the drain cannot get past yet (here one that cannot be set aside until its file
+// can be written) holds the drain only until it can: the rows behind it are stored without
+// any new ingest to wake the persister.
+TEST(FailureService, ADrainHeldByTheLogResumesWithoutNewIngest) {
+  PipelineFixture f;
+  FailureRecord behind;
+  behind.id = "0190a0a0-0000-7000-8000-000000000002";
+  behind.run_id = "behind";
+  behind.tenant_id = std::string(kDefaultTenant);
+  behind.error_code = "RATE_LIMITED";
+  behind.created_at = behind.updated_at = SystemClock().now();
+  {
+    WalOptions o;
+    o.dir = f.options().wal_dir;
+    auto wal = Wal::open(o);
+    ASSERT_TRUE(wal.ok()) << wal.error().message;
+    ASSERT_TRUE((*wal)->append(std::string("\x07not a record", 13)).ok());
+    ASSERT_TRUE((*wal)->append(encode_failure(behind)).ok());
+    ASSERT_TRUE((*wal)->sync().ok());
+  }
+  // A directory where the set-aside file goes: appending to it fails.
+  const std::string aside = f.options().wal_dir + "/undecodable-records.ndjson";
+  ASSERT_TRUE(std::filesystem::create_directory(aside));
+  f.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(stored_count(f), 0);
+  std::filesystem::remove(aside);
+  ASSERT_TRUE(eventually([&] { return stored_count(f) == 1; })) << stored_count(f);
+  EXPECT_TRUE(f.open_store()->get(TenantScope::all(), behind.id)->has_value());
   EXPECT_EQ(f.stop(), 0u);
 }
 
