@@ -410,6 +410,19 @@ Status Wal::recover() {
     }
     seg.file_bytes = static_cast<std::uint64_t>(st.st_size);
 
+    // Read what the disk holds, not what the page cache does: after a failed writeback
+    // (an EIO seen by the previous process, which then refused ingest) Linux marks the pages
+    // clean with their new bytes, and a later fdatasync reports nothing. Records read from
+    // the cache would be answered to retries and appended after, then lost to a crash. Dirty
+    // pages (a process killed before its fsync) are written first; clean ones are dropped.
+    // This sync also makes durable what the scan below reads (see after it).
+    if ((options_.datasync ? (*options_.datasync)(fd) : ::fdatasync(fd)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return io_error("cannot fdatasync", seg.path, err);
+    }
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+
     std::array<char, kSegmentHeaderBytes> header{};
     const ssize_t hn = read_up_to(fd, header.data(), header.size(), 0);
     if (hn < 0) {
@@ -486,16 +499,10 @@ Status Wal::recover() {
         tail_clean = false;
       }
     }
-    // What was read may be only in the page cache (the process that wrote it died before its
-    // group's fsync returned, or a rename before its directory fsync): the records it holds
-    // are about to be treated as durable — answered to retries, appended after — so make them
-    // so.
-    if (seg.end_lsn > persisted_lsn_ &&
-        (options_.datasync ? (*options_.datasync)(fd) : ::fdatasync(fd)) != 0) {
-      const int err = errno;
-      ::close(fd);
-      return io_error("cannot fdatasync", seg.path, err);
-    }
+    // What was read may have been only in the page cache (the process that wrote it died
+    // before its group's fsync returned, or a rename before its directory fsync): the records
+    // it holds are about to be treated as durable — answered to retries, appended after —
+    // and the sync before the scan made them so.
     ::close(fd);
     segments_.push_back(std::move(seg));
   }
