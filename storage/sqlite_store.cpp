@@ -149,13 +149,12 @@ FailureRecord read_record(const Statement& s) {
   return r;
 }
 
-/// A WHERE clause with its bound values.
-/// Rows per (error_code, signature) of unmatched failures fetched for the stats; each holds
-/// every failure of its group, so the cap only matters past this many distinct groups.
 /// What the -wal file is cut back to after a checkpoint (`journal_size_limit`): four times the
 /// ~4 MiB SQLite's automatic checkpoint lets it reach between checkpoints.
 constexpr std::int64_t kSqliteWalKeepBytes = 16 << 20;
 
+/// Rows per (error_code, signature) of unmatched failures fetched for the stats; each holds
+/// every failure of its group, so the cap only matters past this many distinct groups.
 constexpr int kUnmatchedGroupLimit = 5000;
 constexpr const char* kUnmatchedBySignature_1 =
     "WITH v AS (SELECT error_code, coalesce(error_message, '') AS msg, count(*) AS n FROM "
@@ -185,6 +184,7 @@ void sql_message_signature(sqlite3_context* context, int, sqlite3_value** argv) 
   }
 }
 
+/// A WHERE clause with its bound values.
 struct Where {
   std::string sql = " WHERE 1 = 1";
   std::vector<Value> values;
@@ -252,13 +252,30 @@ class SqliteStore final : public FailureStore {
 
   Result<std::vector<MigrationStatus>> migration_status() override {
     return guarded<std::vector<MigrationStatus>>([&] {
-      // Looking changes nothing: no file, directory or table is created for a status.
+      // Looking changes nothing: a store not yet open reads through a read-only connection
+      // without this store's pragmas (which would turn a file into a WAL-mode database), and
+      // creates no file, directory or table.
+      std::unique_ptr<sqlite3, int (*)(sqlite3*)> reader(nullptr, &sqlite3_close_v2);
+      sqlite3* conn = db_;
       std::error_code ec;
-      const bool no_file = db_ == nullptr && options_.sqlite_path != ":memory:" &&
-                           !std::filesystem::exists(options_.sqlite_path, ec) && !ec;
+      if (conn == nullptr && options_.sqlite_path != ":memory:" &&
+          std::filesystem::exists(options_.sqlite_path, ec)) {
+        sqlite3* ro = nullptr;
+        const int rc = sqlite3_open_v2(options_.sqlite_path.c_str(), &ro,
+                                       SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+        reader.reset(ro);
+        if (rc != SQLITE_OK) {
+          throw SqliteFailure(rc, "cannot open " + options_.sqlite_path + ": " +
+                                      (ro ? sqlite3_errmsg(ro) : "out of memory"));
+        }
+        sqlite3_busy_timeout(ro, options_.statement_timeout_ms);
+        conn = ro;
+      } else if (conn == nullptr && options_.sqlite_path == ":memory:") {
+        conn = db();
+      }
       bool has_table = false;
-      if (!no_file) {
-        Statement exists(db(),
+      if (conn != nullptr) {
+        Statement exists(conn,
                          "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                          "name = 'schema_migrations'");
         has_table = exists.step();
@@ -272,7 +289,7 @@ class SqliteStore final : public FailureStore {
           out.push_back(std::move(status));
           continue;
         }
-        Statement s(db(), "SELECT applied_at, checksum FROM schema_migrations WHERE version = ?");
+        Statement s(conn, "SELECT applied_at, checksum FROM schema_migrations WHERE version = ?");
         s.bind(1, std::int64_t{m.version});
         if (s.step()) {
           status.applied = true;
@@ -282,7 +299,7 @@ class SqliteStore final : public FailureStore {
         out.push_back(std::move(status));
       }
       if (!has_table) return out;
-      Statement all(db(),
+      Statement all(conn,
                     "SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
       while (all.step()) {
         const int version = static_cast<int>(all.int64(0));

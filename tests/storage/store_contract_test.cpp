@@ -1104,12 +1104,20 @@ TEST(SqliteStore, AStatusChangesNothing) {
   auto on_empty = make_sqlite_store(options)->migration_status();
   ASSERT_TRUE(on_empty.ok()) << on_empty.error().message;
   for (const auto& m : *on_empty) EXPECT_FALSE(m.applied) << m.version;
+  EXPECT_EQ(std::filesystem::file_size(options.sqlite_path), 0u);  // not made a WAL database
+  EXPECT_FALSE(std::filesystem::exists(options.sqlite_path + "-wal"));
   auto empty = make_sqlite_store(options);
   ASSERT_TRUE(empty->migrate(1).ok());
   auto after_one = empty->migration_status();
   ASSERT_TRUE(after_one.ok());
   EXPECT_TRUE(after_one->front().applied);
   EXPECT_FALSE(after_one->back().applied);
+  // A store not yet open reads a migrated file's status through its own read-only connection.
+  empty.reset();
+  auto reread = make_sqlite_store(options)->migration_status();
+  ASSERT_TRUE(reread.ok()) << reread.error().message;
+  EXPECT_TRUE(reread->front().applied);
+  EXPECT_FALSE(reread->back().applied);
 }
 
 // The -wal file grows to the largest transaction; after the next checkpoint it is cut back
