@@ -1415,7 +1415,9 @@ TEST(PostgresStore, AMigrationWaitsForAnotherOnlySoLong) {
               std::string::npos)
         << result.error().message;
   }
-  auto applied = store->migrate();
+  // With the default wait: another test's migration may hold the lock a few seconds.
+  options.migration_lock_wait_ms = StoreOptions{}.migration_lock_wait_ms;
+  auto applied = make_postgres_store(options)->migrate();
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   EXPECT_FALSE(applied->empty());
 }
@@ -1578,9 +1580,8 @@ namespace failcat {
 namespace {
 
 TEST_P(StoreContract, OnlyOneConnectionLeadsTheJobs) {
-  auto first = store_->try_acquire_leadership();
-  ASSERT_TRUE(first.ok()) << first.error().message;
-  EXPECT_TRUE(*first);
+  // Polled: the lock is the database's, and a test in another process may hold it a moment.
+  ASSERT_TRUE(takes_leadership(*store_));
   EXPECT_TRUE(*store_->try_acquire_leadership());  // held, not re-taken
   auto second = backend_->open();
   auto other = second->try_acquire_leadership();
