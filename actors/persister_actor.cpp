@@ -115,8 +115,8 @@ constexpr Micros kMinRejectBackoff = 100'000;
 /// forced open.
 constexpr Micros kForcedOpenPoll = 250'000;
 /// How long the persister waits before trying again to open a log it could not open (another
-/// process still holding its lock in a rolling restart, a full file table), then to read a
-/// log it could not read; doubled up to kMaxWalRetry.
+/// process still holding its lock in a rolling restart, a full file table), or to read past a
+/// record it could not read or set aside; each doubled up to kMaxWalRetry.
 constexpr Micros kWalRetry = 1'000'000;
 constexpr Micros kMaxWalRetry = 30'000'000;
 constexpr std::size_t kMaxBatchBytes = 16u << 20;
@@ -157,9 +157,10 @@ struct InFlightSync {
 };
 
 struct PersisterState {
-  std::unique_ptr<Wal> wal;      ///< Null in memory mode (or when the log could not be opened).
-  Micros wal_retry = kWalRetry;  ///< Before the next attempt to open or read the log.
-  Micros wal_retry_at = 0;       ///< Steady time of that attempt (0: none due).
+  std::unique_ptr<Wal> wal;        ///< Null in memory mode (or when the log could not be opened).
+  Micros wal_retry = kWalRetry;    ///< Before the next attempt to open the log.
+  Micros drain_retry = kWalRetry;  ///< Before the next attempt to read past where it stalled.
+  Micros wal_retry_at = 0;         ///< Steady time of that attempt (0: none due).
   std::unique_ptr<BatchPolicy> batch;
   std::array<wal_syncer_actor, Wal::kMaxSyncsInFlight> syncers;
   std::uint64_t syncs_sent = 0;
@@ -747,9 +748,11 @@ void try_flush(Self self, PipelineContext* ctx) {
     if (taken.empty()) {
       // Rows are due but none could be read (a read error, a record that could not be set
       // aside): look again later, with or without new ingest to wake the drain.
-      arm_flush(self, kWalRetry);
+      arm_flush(self, st.drain_retry);
+      st.drain_retry = std::min(st.drain_retry * 2, kMaxWalRetry);
       return;
     }
+    st.drain_retry = kWalRetry;
     auto batch = std::make_shared<PersistBatch>();
     batch->first_lsn = st.next_send_lsn;
     batch->last_lsn = taken.back().lsn;
