@@ -186,6 +186,23 @@ TEST(Catalog, RejectsInvalidPattern) {
   EXPECT_NE(all_problems(load).find("RE2"), std::string::npos);
 }
 
+// A pattern that matches the empty string (a trailing `|`, a starred atom) matches every
+// message; anchored ones that match only an empty message are fine.
+TEST(Catalog, RejectsAPatternThatMatchesEveryMessage) {
+  for (const char* pattern : {"(?i)rate limit|", "x*", "(?i)", "^", "(?:timeout)?"}) {
+    SCOPED_TRACE(pattern);
+    json entry = valid_entry("a");
+    entry["message_patterns"] = {"(?i)fine", pattern};
+    const auto load = parse(document({entry}));
+    EXPECT_FALSE(load.ok());
+    EXPECT_TRUE(has_problem(load, "a", "message_patterns[1]")) << all_problems(load);
+  }
+  json entry = valid_entry("a");
+  entry["message_patterns"] = {"^$", "(?i)rate limit|quota"};
+  const auto load = parse(document({entry}));
+  EXPECT_TRUE(load.ok()) << all_problems(load);
+}
+
 TEST(Catalog, RejectsBadSeverity) {
   json entry = valid_entry("a");
   entry["severity"] = "urgent";
