@@ -54,17 +54,21 @@ constexpr int kUnmatchedGroupLimit = 5000;
 /// masks one — after a non-word character or an underscore, before neither a word character nor
 /// anything but an underscore — becomes a placeholder (\x01 and a letter; a \x01 of the message
 /// itself is doubled, so none reads as one); every digit becomes 0. Only in messages of at most
-/// 4,096 bytes, all of which the tokenizer reads (a longer one is cut there, possibly inside an id
-/// the expression would see whole), and only when the cheap test finds a hex run at all.
+/// 4,096 bytes, all of which the tokenizer reads (the stats key a longer message by its first
+/// 4,096 bytes when those are whole characters); a longer one is its own key, unmasked and
+/// unfolded (cut by the tokenizer, possibly inside an id the expression would see whole, where a
+/// folded digit could make two signatures one key). Ids are masked only when the cheap test
+/// finds a hex run at all.
 /// Punctuation and spacing stay, so the key is finer there.
 constexpr const char* kUnmatchedKey =
-    "regexp_replace(CASE WHEN octet_length(low) <= 4096 AND low ~ '[0-9a-f]{6}|0x' THEN "
+    "CASE WHEN octet_length(low) > 4096 THEN replace(low, chr(1), chr(1) || chr(1)) ELSE "
+    "regexp_replace(CASE WHEN low ~ '[0-9a-f]{6}|0x' THEN "
     "regexp_replace(regexp_replace(replace(low, chr(1), chr(1) || chr(1)), "
     "'(^|[^a-z0-9\\u0080-\\U0010ffff]|_)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
     "[0-9a-f]{12}(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'u', 'g'), "
     "'(^|[^a-z0-9\\u0080-\\U0010ffff]|_)(0x[0-9a-f]+|(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])"
     "[0-9a-f]{6,})(?![a-z0-9\\u0080-\\U0010ffff])', '\\1' || chr(1) || 'h', 'g') "
-    "ELSE replace(low, chr(1), chr(1) || chr(1)) END, '[0-9]', '0', 'g')";
+    "ELSE replace(low, chr(1), chr(1) || chr(1)) END, '[0-9]', '0', 'g') END";
 constexpr const char* kDefaultActor = "api";
 /// The least time a bulk recovery change may run (see bulk_update_recovery).
 constexpr int kBulkTimeoutMs = 60'000;
@@ -826,9 +830,14 @@ class PostgresStore final : public FailureStore {
                   "char_length(msg) THEN lower(msg) ELSE translate(msg, "
                   "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') END AS low "
                   "FROM v), "
+                  // The tokenizer reads a message's first 4 KiB: a longer one whose first
+                  // 4,096 characters are ASCII (those bytes exactly) is keyed by them alone.
+                  "c AS (SELECT error_code, msg, n, CASE WHEN octet_length(low) > 4096 AND "
+                  "octet_length(left(low, 4096)) = 4096 THEN left(low, 4096) ELSE low END AS low "
+                  "FROM l), "
                   "g AS (SELECT error_code, msg, " +
                   kUnmatchedKey +
-                  " AS norm, n FROM l), "
+                  " AS norm, n FROM c), "
                   "r AS (SELECT error_code, msg, n, norm, sum(n) OVER (PARTITION BY "
                   "error_code, norm) AS total, row_number() OVER (PARTITION BY error_code, norm "
                   "ORDER BY n DESC, msg COLLATE \"C\") AS k FROM g) "

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "core/tokenizer.hpp"
 #include "core/unmatched_signatures.hpp"
 #include "core/uuid.hpp"
 #include "storage/failure_store.hpp"
@@ -741,6 +742,42 @@ TEST_P(StoreContract, TopUnmatchedCountsIdVariantsPastTheGroupCap) {
   EXPECT_EQ(stats->top_unmatched[1].signature, "session <uuid> expired");
   EXPECT_EQ(stats->top_unmatched[1].count, kVariants);
   EXPECT_EQ(stats->top_unmatched[2].count, 1);
+}
+
+TEST_P(StoreContract, TopUnmatchedCountsLongMessagesWithIdsPastTheGroupCap) {
+  // Messages longer than the tokenizer reads (4 KiB: a stack trace, a provider's error body),
+  // each with its own id: one signature, however many variants.
+  std::vector<FailureRecord> rows;
+  constexpr int kVariants = 5'100;
+  UuidV7Generator ids(11);
+  const std::string tail = " failed: " + std::string(4'200, 'x');
+  for (int i = 0; i < kVariants; ++i) {
+    rows.push_back(miss(kNow + i, "Worker job " + ids.next(kNow / 1000) + tail, "JOB_FAILED"));
+  }
+  insert(rows);
+  auto stats = last_hour_stats(10);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ASSERT_EQ(stats->top_unmatched.size(), 1u);
+  EXPECT_EQ(stats->top_unmatched[0].signature, "worker job <uuid> failed <long>");
+  EXPECT_EQ(stats->top_unmatched[0].count, kVariants);
+
+  // A longer message that is not ASCII in its first 4 KiB keys as itself: two signatures
+  // never share a key (folding digits alone would make "0x1f" and "1x1f" one).
+  const std::string body = " " + std::string(4'200, 'y');
+  const std::string hex_one = "\xc3\xa9 addr 0x1f" + body;
+  const std::string num_one = "\xc3\xa9 addr 1x1f" + body;
+  ASSERT_NE(message_signature(hex_one), message_signature(num_one));
+  insert({miss(kNow + 1, hex_one, "ADDR"), miss(kNow + 2, num_one, "ADDR"),
+          miss(kNow + 3, num_one, "ADDR")});
+  auto mixed = last_hour_stats(10);
+  ASSERT_TRUE(mixed.ok()) << mixed.error().message;
+  std::map<std::string, std::int64_t> addr;
+  for (const auto& u : mixed->top_unmatched) {
+    if (u.error_code == "ADDR") addr[u.signature] = u.count;
+  }
+  EXPECT_EQ(addr.size(), 2u);
+  EXPECT_EQ(addr[message_signature(hex_one)], 1);
+  EXPECT_EQ(addr[message_signature(num_one)], 2);
 }
 
 TEST_P(StoreContract, TopUnmatchedCountsEachSignatureExactly) {
