@@ -19,7 +19,8 @@ struct UnmatchedMessageCount {
 
 /// Regroups unmatched messages by `message_signature`, so messages that differ only in
 /// numbers, ids or hex group together. Each signature reports its total count, its most
-/// frequent error code and its most frequent message (ties: the smallest, by bytes). Failures
+/// frequent error code and a message of it: the one most frequent under a single error code
+/// (the stores count each message per code; ties: the smallest, by bytes). Failures
 /// without a message group by error code (several entries with an empty signature). Sorted by count
 /// (descending), then signature, then code; at most `top_n`.
 std::vector<UnmatchedSignature> group_unmatched(const std::vector<UnmatchedMessageCount>& rows,
