@@ -964,7 +964,16 @@ Result<WalCheckpointTicket> Wal::begin_checkpoint(std::uint64_t lsn) {
 }
 
 Status Wal::finish_checkpoint(const WalCheckpointTicket& ticket, const Status& outcome) {
-  if (!outcome) return outcome;
+  if (!outcome) {
+    // On a full disk the checkpoint's small file fails while each spare holds a segment's
+    // worth of blocks, and only a checkpoint lets segments go: give one spare back, so that
+    // the next attempt can be written.
+    if (!spares_.empty()) {
+      const Spare spare = spares_.back();
+      if (::unlink(spare.path.c_str()) == 0 || errno == ENOENT) spares_.pop_back();
+    }
+    return outcome;
+  }
   const std::uint64_t lsn = ticket.lsn_;
   // An older ticket finishing after a newer one changes nothing.
   if (lsn <= persisted_lsn_) return ok_status();

@@ -590,6 +590,27 @@ TEST_F(WalTest, LsnsContinueAfterEverySegmentWasDeleted) {
   EXPECT_EQ(segments()[0].filename().string(), "wal-00000000000000000004.log");
 }
 
+// A checkpoint that could not be written (a full disk) gives back a spare segment's blocks,
+// so that the next one can be; the log goes on as before.
+TEST_F(WalTest, AFailedCheckpointGivesBackASpare) {
+  auto wal = open(options(64));  // every record fills a segment
+  for (std::uint64_t i = 1; i <= 4; ++i) {
+    append_n(*wal, i, i, 100);
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  ASSERT_TRUE(wal->mark_persisted(2).ok());
+  ASSERT_EQ(spares().size(), 2u);
+  auto ticket = wal->begin_checkpoint(3);
+  ASSERT_TRUE(ticket.ok()) << ticket.error().message;
+  EXPECT_FALSE(wal->finish_checkpoint(*ticket, Error::unavailable("no space left")).ok());
+  EXPECT_EQ(spares().size(), 1u);
+  EXPECT_EQ(wal->stats().bytes_on_disk, disk_bytes());
+  ASSERT_TRUE(wal->mark_persisted(3).ok());
+  EXPECT_EQ(*wal->append("after"), 5u);
+  ASSERT_TRUE(wal->sync().ok());
+  EXPECT_EQ(replay_all(*wal).size(), 2u);
+}
+
 TEST_F(WalTest, RotatesSegmentsAtConfiguredSize) {
   const std::uint64_t segment_bytes = 1000;
   auto wal = open(options(segment_bytes));
