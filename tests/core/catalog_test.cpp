@@ -186,10 +186,10 @@ TEST(Catalog, RejectsInvalidPattern) {
   EXPECT_NE(all_problems(load).find("RE2"), std::string::npos);
 }
 
-// A pattern that matches the empty string (a trailing `|`, a starred atom) matches every
-// message; anchored ones that match only an empty message are fine.
+// A pattern that matches any text (a trailing `|`, a starred atom, any character) matches
+// every message; broad ones that need something of a message are fine.
 TEST(Catalog, RejectsAPatternThatMatchesEveryMessage) {
-  for (const char* pattern : {"(?i)rate limit|", "x*", "(?i)", "^", "(?:timeout)?"}) {
+  for (const char* pattern : {"(?i)rate limit|", "x*", "(?i)", "^", "(?:timeout)?", ".", "(?s)."}) {
     SCOPED_TRACE(pattern);
     json entry = valid_entry("a");
     entry["message_patterns"] = {"(?i)fine", pattern};
@@ -198,7 +198,7 @@ TEST(Catalog, RejectsAPatternThatMatchesEveryMessage) {
     EXPECT_TRUE(has_problem(load, "a", "message_patterns[1]")) << all_problems(load);
   }
   json entry = valid_entry("a");
-  entry["message_patterns"] = {"^$", "(?i)rate limit|quota"};
+  entry["message_patterns"] = {"^$", "(?i)rate limit|quota", "\\S{3}", "(?i)error"};
   const auto load = parse(document({entry}));
   EXPECT_TRUE(load.ok()) << all_problems(load);
 }
