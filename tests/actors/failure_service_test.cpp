@@ -30,6 +30,24 @@ using testing::input;
 using testing::PipelineFixture;
 using testing::Waiter;
 
+/// The service's log, opened by the test itself (as a previous process left or holds it).
+Result<std::unique_ptr<Wal>> open_service_log(PipelineFixture& f) {
+  WalOptions o;
+  o.dir = f.options().wal_dir;
+  return Wal::open(o);
+}
+
+/// A failure as the log holds it, of the default tenant, now.
+FailureRecord logged_failure(const std::string& id, const std::string& run_id) {
+  FailureRecord r;
+  r.id = id;
+  r.run_id = run_id;
+  r.tenant_id = std::string(kDefaultTenant);
+  r.error_code = "RATE_LIMITED";
+  r.created_at = r.updated_at = SystemClock().now();
+  return r;
+}
+
 std::int64_t stored_count(PipelineFixture& f) {
   auto store = f.open_store();
   auto page = store->list(TenantScope::all(), ListQuery{});
@@ -672,9 +690,7 @@ TEST(FailureService, AnUndecodableLogRecordIsSetAsideBeforeTheLogGoesPastIt) {
   PipelineFixture f;
   {
     // A record this build cannot read (a newer build's, before a rollback): its CRC holds.
-    WalOptions o;
-    o.dir = f.options().wal_dir;
-    auto wal = Wal::open(o);
+    auto wal = open_service_log(f);
     ASSERT_TRUE(wal.ok()) << wal.error().message;
     ASSERT_TRUE((*wal)->append(std::string("\x07not a record", 13)).ok());
     ASSERT_TRUE((*wal)->sync().ok());
@@ -702,16 +718,10 @@ TEST(FailureService, AnUndecodableLogRecordIsSetAsideBeforeTheLogGoesPastIt) {
 // log held is stored, without a restart.
 TEST(FailureService, ALogThatCannotBeOpenedYetIsOpenedOnceFree) {
   PipelineFixture f;
-  WalOptions o;
-  o.dir = f.options().wal_dir;
-  auto holder = Wal::open(o);
+  auto holder = open_service_log(f);
   ASSERT_TRUE(holder.ok()) << holder.error().message;
-  FailureRecord left;
-  left.id = "0190a0a0-0000-7000-8000-000000000001";
-  left.run_id = "left-by-the-old-server";
-  left.tenant_id = std::string(kDefaultTenant);
-  left.error_code = "RATE_LIMITED";
-  left.created_at = left.updated_at = SystemClock().now();
+  const FailureRecord left =
+      logged_failure("0190a0a0-0000-7000-8000-000000000001", "left-by-the-old-server");
   ASSERT_TRUE((*holder)->append(encode_failure(left)).ok());
   ASSERT_TRUE((*holder)->sync().ok());
 
@@ -740,16 +750,9 @@ TEST(FailureService, ALogThatCannotBeOpenedYetIsOpenedOnceFree) {
 // any new ingest to wake the persister.
 TEST(FailureService, ADrainHeldByTheLogResumesWithoutNewIngest) {
   PipelineFixture f;
-  FailureRecord behind;
-  behind.id = "0190a0a0-0000-7000-8000-000000000002";
-  behind.run_id = "behind";
-  behind.tenant_id = std::string(kDefaultTenant);
-  behind.error_code = "RATE_LIMITED";
-  behind.created_at = behind.updated_at = SystemClock().now();
+  const FailureRecord behind = logged_failure("0190a0a0-0000-7000-8000-000000000002", "behind");
   {
-    WalOptions o;
-    o.dir = f.options().wal_dir;
-    auto wal = Wal::open(o);
+    auto wal = open_service_log(f);
     ASSERT_TRUE(wal.ok()) << wal.error().message;
     ASSERT_TRUE((*wal)->append(std::string("\x07not a record", 13)).ok());
     ASSERT_TRUE((*wal)->append(encode_failure(behind)).ok());

@@ -27,6 +27,18 @@ constexpr Micros kNow = 1'767'225'600 * kMicrosPerSecond;  // 2026-01-01T00:00:0
 const std::string kTenantA = "11111111-1111-4111-8111-111111111111";
 const std::string kTenantB = "22222222-2222-4222-8222-222222222222";
 
+/// A failure with only the required columns, at `at`, for tests outside the fixture.
+FailureRecord plain_row(UuidV7Generator& ids, Micros at) {
+  FailureRecord r;
+  r.id = ids.next(at / 1000);
+  r.run_id = "run-1";
+  r.tenant_id = kTenantA;
+  r.error_code = "E";
+  r.created_at = at;
+  r.updated_at = at;
+  return r;
+}
+
 class StoreContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -1167,14 +1179,10 @@ TEST(SqliteStore, TheWalFileShrinksAfterABigTransaction) {
   ASSERT_TRUE(store->migrate().ok());
   UuidV7Generator ids(7);
   auto row = [&](Micros at) {
-    FailureRecord r;
-    r.id = ids.next(at / 1000);
+    FailureRecord r = plain_row(ids, at);
     r.run_id = "run-" + std::to_string(at % 97);
-    r.tenant_id = kTenantA;
     r.error_code = "E" + std::to_string(at % 13);
     r.error_message = std::string(4000, 'x') + std::to_string(at);
-    r.created_at = at;
-    r.updated_at = at;
     return r;
   };
   std::vector<FailureRecord> big;
@@ -1346,16 +1354,7 @@ TEST(PostgresStore, NextCallSucceedsAfterItsSessionIsTerminated) {
   auto store = make_postgres_store(options);
   ASSERT_TRUE(store->migrate().ok());
   UuidV7Generator ids(99);
-  auto row = [&](Micros at) {
-    FailureRecord r;
-    r.id = ids.next(at / 1000);
-    r.run_id = "run-1";
-    r.tenant_id = kTenantA;
-    r.error_code = "E";
-    r.created_at = at;
-    r.updated_at = at;
-    return r;
-  };
+  auto row = [&](Micros at) { return plain_row(ids, at); };
   ASSERT_TRUE(store->insert_batch({row(kNow)}).ok());
 
   const std::string sessions =
@@ -1467,16 +1466,7 @@ TEST(PostgresStore, CommitsAreDurableWhateverTheServerDefault) {
   if (base == nullptr) GTEST_SKIP() << "FAILCAT_TEST_DATABASE_URL is not set";
   ScratchPostgresSchema schema(base, "fc_synccommit_" + std::to_string(getpid()));
   UuidV7Generator ids(5);
-  auto row = [&](Micros at) {
-    FailureRecord r;
-    r.id = ids.next(at / 1000);
-    r.run_id = "run-1";
-    r.tenant_id = kTenantA;
-    r.error_code = "E";
-    r.created_at = at;
-    r.updated_at = at;
-    return r;
-  };
+  auto row = [&](Micros at) { return plain_row(ids, at); };
   for (const auto& [asked, expected] :
        {std::pair{"off", "on"}, std::pair{"remote_apply", "remote_apply"}}) {
     SCOPED_TRACE(asked);
