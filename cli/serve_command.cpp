@@ -49,7 +49,15 @@ bool is_loopback(const std::string& host) {
 /// the WAL and storage actors migrate once it is back); a migration that fails on a reachable
 /// database is. An SQLite file is local: one that cannot be opened or migrated now (not a
 /// database, a directory, no permission) never will be, so it is a configuration error.
-enum class StartMigration { ok, failed, unusable_sqlite };
+enum class StartMigration { ok, failed, unusable_sqlite, stopped };
+
+/// True once SIGTERM or SIGINT waits for the main thread (they are blocked until it serves).
+bool stop_requested() {
+  sigset_t pending;
+  sigemptyset(&pending);
+  return sigpending(&pending) == 0 &&
+         (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
 
 StartMigration migrate_at_start(const Config& config) {
   const bool sqlite = config.database_url.empty();
@@ -67,6 +75,8 @@ StartMigration migrate_at_start(const Config& config) {
       log_event(LogLevel::warn, "the SQLite file is locked by another process; waiting",
                 {{"path", config.sqlite_path}});
     }
+    // Nothing is served or acknowledged yet: a stop asked for meanwhile ends the wait.
+    if (stop_requested()) return StartMigration::stopped;
     std::this_thread::sleep_for(std::chrono::seconds(1));
     applied = (*store)->migrate();
   }
@@ -241,6 +251,10 @@ int serve_command(const std::vector<std::string>& args) {
       return kExitUsage;
     case StartMigration::failed:
       return kExitFailure;
+    case StartMigration::stopped:
+      log_event(LogLevel::info, "stopped before serving");
+      flush_logs();
+      return kExitOk;
   }
 
   std::shared_ptr<ApiKeySet> keys;

@@ -207,6 +207,22 @@ class ProtectedMode(unittest.TestCase):
         self.addCleanup(api.close)
         self.assertEqual(api.get("/api/v1/failures").status, 200)
 
+    def test_a_stop_while_waiting_for_the_sqlite_file_ends_the_wait(self):
+        workdir = tempfile.mkdtemp(prefix="failcat-locked-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        holder = sqlite3.connect(os.path.join(workdir, "failcat.db"), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        self.addCleanup(holder.close)
+        server = Server("sqlite", workdir=workdir)
+        server.start(wait=False)
+        self.addCleanup(server.stop)
+        wait_until(lambda: "locked by another process" in server.read_log(), timeout=30,
+                   message="the wait for the lock")
+        server.signal(signal.SIGTERM)
+        # Within an attempt (SQLite's 5 s busy timeout), not after the minute's wait.
+        self.assertEqual(server.wait(timeout=30), 0, server.read_log())
+        self.assertIn("stopped before serving", server.read_log())
+
     def test_settings_it_can_never_use_stop_start_up_naming_them(self):
         workdir = tempfile.mkdtemp(prefix="failcat-paths-")
         self.addCleanup(shutil.rmtree, workdir, True)
