@@ -10,6 +10,18 @@
 #include <mutex>
 
 namespace failcat {
+namespace {
+
+/// Makes the directory's entries (a new or renamed file) durable.
+Status sync_directory(const std::filesystem::path& dir) {
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
+  if (dir_fd >= 0) ::close(dir_fd);
+  if (!synced) return Error::unavailable("cannot fsync " + dir.string());
+  return ok_status();
+}
+
+}  // namespace
 
 Status append_durably(const std::string& dir_name, const char* file, const std::string& lines) {
   const std::filesystem::path dir(dir_name);
@@ -44,10 +56,7 @@ Status append_durably(const std::string& dir_name, const char* file, const std::
   if (::fdatasync(fd) != 0) return fail("cannot fdatasync");
   ::close(fd);
   if (!existed) {
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
-    if (dir_fd >= 0) ::close(dir_fd);
-    if (!synced) return Error::unavailable("cannot fsync " + dir.string());
+    if (auto synced = sync_directory(dir); !synced) return synced;
   }
   return ok_status();
 }
@@ -86,11 +95,7 @@ Status replace_durably(const std::string& dir_name, const std::string& file,
     ::unlink(temp.c_str());
     return Error::unavailable("cannot rename " + temp + ": " + std::strerror(err));
   }
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
-  if (dir_fd >= 0) ::close(dir_fd);
-  if (!synced) return Error::unavailable("cannot fsync " + dir.string());
-  return ok_status();
+  return sync_directory(dir);
 }
 
 }  // namespace failcat
